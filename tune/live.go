@@ -2,7 +2,9 @@ package tune
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io/fs"
 	"path"
 	"strconv"
 	"strings"
@@ -99,6 +101,9 @@ func Check(fsys afero.Fs, rules []Rule, opt LiveOptions) ([]Row, LiveInfo) {
 				break
 			}
 			row.Current = strings.Join(strings.Fields(string(b)), " ")
+			if row.Current == "" {
+				row.Current = "(empty)"
+			}
 			row.judge(r, p)
 		case r.Where == WhereLimits:
 			if limitsErr != nil {
@@ -152,8 +157,7 @@ func Check(fsys afero.Fs, rules []Rule, opt LiveOptions) ([]Row, LiveInfo) {
 
 func (row *Row) unreadable(p string, err error) {
 	row.Current = "?"
-	row.Verdict = VerdictUnreadable
-	row.Problem = fmt.Sprintf("%s: %v", p, err)
+	row.unreadableKeep(p, err)
 }
 
 // judge compares row.Current with the rule.
@@ -170,6 +174,10 @@ func (row *Row) judge(r Rule, p string) {
 	want := 1
 	if r.check == portRange {
 		want = 2
+	}
+	if row.Current == "(empty)" {
+		row.unreadableKeep(p, errors.New("the file is empty"))
+		return
 	}
 	if len(fields) != want {
 		row.unreadableKeep(p, fmt.Errorf("%q is not %d number(s)", row.Current, want))
@@ -212,6 +220,11 @@ func (row *Row) judge(r Rule, p string) {
 
 // unreadableKeep marks the row unreadable but shows what was there.
 func (row *Row) unreadableKeep(p string, err error) {
+	// The path is named once, as seen inside the checked system.
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
 	row.Verdict = VerdictUnreadable
 	row.Problem = fmt.Sprintf("%s: %v", p, err)
 }
