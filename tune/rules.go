@@ -382,6 +382,7 @@ func serverRules(l Load, m Model) []Rule {
 func RuleIDs() map[string]bool {
 	ids := map[string]bool{}
 	l := Defaults()
+	l.POPUsers, l.IMAPUsers, l.WebSessions = 1, 1, 1
 	l.OutboundRate, l.InboundRate, l.SIPCallsPerSec = 10, 10, 1
 	m := Compute(l)
 	for _, o := range OSes {
