@@ -66,22 +66,24 @@ func Emit(kind string, o OS, rules []Rule, header string) (string, error) {
 		return out
 	}
 	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	// each writes every rule of where: a comment with its ID and reason,
+	// then the setting in the consumer's syntax (format takes key, value).
+	each := func(where, comment, format string) {
+		for _, r := range pick(where) {
+			line("%s %s: %s", comment, r.ID, r.Reason)
+			line(format, r.Key, r.Value)
+		}
+	}
 	switch kind {
 	case "sysctl":
 		if o == Linux {
 			line("# /etc/sysctl.d/60-communigate.conf, computed by cgscale tune for %s", header)
 			line("# Load it with: sysctl --system")
-			for _, r := range pick(WhereSysctl) {
-				line("# %s: %s", r.ID, r.Reason)
-				line("%s = %s", r.Key, r.Value)
-			}
+			each(WhereSysctl, "#", "%s = %s")
 			break
 		}
 		line("# /etc/sysctl.conf additions, computed by cgscale tune for %s", header)
-		for _, r := range pick(WhereSysctlConf) {
-			line("# %s: %s", r.ID, r.Reason)
-			line("%s=%s", r.Key, r.Value)
-		}
+		each(WhereSysctlConf, "#", "%s=%s")
 	case "startup":
 		line("# Lines for /var/CommuniGate/Startup.sh, computed by cgscale tune for %s", header)
 		line("# The server's init script reads this file when it starts; restart the server to apply.")
@@ -107,30 +109,18 @@ func Emit(kind string, o OS, rules []Rule, header string) (string, error) {
 		line("# computed by cgscale tune for %s", header)
 		line("# Apply with: systemctl daemon-reload, then restart the server.")
 		line("[Service]")
-		for _, r := range pick(WhereSystemd) {
-			line("# %s: %s", r.ID, r.Reason)
-			line("%s=%s", r.Key, r.Value)
-		}
+		each(WhereSystemd, "#", "%s=%s")
 	case "loader":
 		line("# /boot/loader.conf additions, computed by cgscale tune for %s", header)
 		line("# Boot-time tunables: they take effect at the next reboot.")
-		for _, r := range pick(WhereLoader) {
-			line("# %s: %s", r.ID, r.Reason)
-			line("%s=%q", r.Key, r.Value)
-		}
+		each(WhereLoader, "#", "%s=%q")
 		line("")
 		line("# /etc/sysctl.conf additions (run-time; `service sysctl restart` applies them)")
-		for _, r := range pick(WhereSysctlConf) {
-			line("# %s: %s", r.ID, r.Reason)
-			line("%s=%s", r.Key, r.Value)
-		}
+		each(WhereSysctlConf, "#", "%s=%s")
 	case "etc-system":
 		line("* /etc/system additions, computed by cgscale tune for %s", header)
 		line("* They take effect at the next reboot.")
-		for _, r := range pick(WhereEtcSystem) {
-			line("* %s: %s", r.ID, r.Reason)
-			line("set %s=%s", r.Key, r.Value)
-		}
+		each(WhereEtcSystem, "*", "set %s=%s")
 		line("*")
 		line("* TCP parameters are not /etc/system settings: run these from a boot script.")
 		for _, r := range pick(WhereNdd) {

@@ -61,30 +61,25 @@ const unlimited = "unlimited"
 // that are not checked get the verdict "manual". It never fails: a value
 // that cannot be read gives its row the verdict "unreadable".
 func Check(fsys afero.Fs, rules []Rule, opt LiveOptions) ([]Row, LiveInfo) {
-	info := LiveInfo{LimitsFrom: "/proc/self/limits", Notes: []string{}}
-	limitsPath := "/proc/self/limits"
+	const self = "/proc/self/limits"
+	info := LiveInfo{LimitsFrom: self + " (the limits cgscale inherited, as a server started from this shell would)", Notes: []string{}}
+	limitsPath := self
 	var startup *startupFile
 	var startupErr error
 	if opt.Base != "" {
-		if pid, err := readPID(fsys, path.Join(opt.Base, "ProcessID")); err == nil {
-			p := fmt.Sprintf("/proc/%d/limits", pid)
-			if _, err := fsys.Stat(p); err == nil {
-				limitsPath = p
-				info.LimitsFrom = p + " (the running server)"
-			} else {
-				info.Notes = append(info.Notes, fmt.Sprintf("%s names PID %d, which is not running: limits are cgscale's own", path.Join(opt.Base, "ProcessID"), pid))
-			}
+		pidFile := path.Join(opt.Base, "ProcessID")
+		if pid, err := readPID(fsys, pidFile); err != nil {
+			info.Notes = append(info.Notes, "no running server found through "+pidFile+", so the limits are cgscale's own")
+		} else if p := fmt.Sprintf("/proc/%d/limits", pid); !exists(fsys, p) {
+			info.Notes = append(info.Notes, fmt.Sprintf("%s names PID %d, which is not running, so the limits are cgscale's own", pidFile, pid))
 		} else {
-			info.Notes = append(info.Notes, "no running server found in "+path.Join(opt.Base, "ProcessID")+": limits are those cgscale inherited")
+			limitsPath = p
+			info.LimitsFrom = p + " (the running server)"
 		}
-		sp := path.Join(opt.Base, "Startup.sh")
-		info.StartupFrom = sp
-		startup, startupErr = readStartup(fsys, sp)
+		info.StartupFrom = path.Join(opt.Base, "Startup.sh")
+		startup, startupErr = readStartup(fsys, info.StartupFrom)
 	} else {
-		info.Notes = append(info.Notes, "limits are those cgscale inherited from this shell; give --base to read the server's own and its Startup.sh")
-	}
-	if limitsPath == "/proc/self/limits" && info.LimitsFrom == "/proc/self/limits" {
-		info.LimitsFrom = "/proc/self/limits (this shell's limits, as a server started from it would get)"
+		info.Notes = append(info.Notes, "give --base to read the running server's limits and its Startup.sh")
 	}
 	limits, limitsErr := readLimits(fsys, limitsPath)
 
@@ -289,6 +284,11 @@ func readLimits(fsys afero.Fs, p string) (map[string][2]string, error) {
 		return nil, fmt.Errorf("no limits found")
 	}
 	return out, nil
+}
+
+func exists(fsys afero.Fs, p string) bool {
+	_, err := fsys.Stat(p)
+	return err == nil
 }
 
 func isDigits(s string) bool {

@@ -182,3 +182,24 @@ func TestReadMeminfo(t *testing.T) {
 		t.Error("missing meminfo accepted")
 	}
 }
+
+// A ProcessID naming a process that is gone: the check says so and falls
+// back to cgscale's own limits.
+func TestLiveStaleProcessID(t *testing.T) {
+	fsys := afero.NewMemMapFs()
+	_ = afero.WriteFile(fsys, "/b/ProcessID", []byte("99\n"), 0o644)
+	_ = afero.WriteFile(fsys, "/proc/self/limits", []byte("Max open files            100000               100000               files\n"), 0o644)
+	l := testLoad()
+	rows, info := Check(fsys, Rules(Linux, l, Compute(l)), LiveOptions{Base: "/b"})
+	if !strings.HasPrefix(info.LimitsFrom, "/proc/self/limits") || len(info.Notes) != 1 || !strings.Contains(info.Notes[0], "PID 99, which is not running") {
+		t.Errorf("limits from %q, notes %q", info.LimitsFrom, info.Notes)
+	}
+	for _, r := range rows {
+		if r.ID == "linux.nofile-soft" && (r.Current != "100000" || r.Verdict != VerdictOK) {
+			t.Errorf("nofile: %q %s", r.Current, r.Verdict)
+		}
+		if r.ID == "linux.nproc" && r.Verdict != VerdictUnreadable {
+			t.Errorf("nproc line missing from limits: verdict %s", r.Verdict)
+		}
+	}
+}

@@ -132,6 +132,31 @@ func (l Load) Validate() error {
 				"%s is out of range", num(b.v))
 		}
 	}
+	// Each input may be sane while their product is not (a rate times a
+	// session length, users times connections): refuse loads whose
+	// concurrency no single server could hold, before any figure overflows.
+	const maxConns = 1e8
+	smtpIn := l.InboundRate * (l.SMTPOverhead + l.InboundSizeKB*8/l.PeerKbps)
+	smtpOut := l.OutboundRate * (l.SMTPOverhead + l.OutboundSizeKB*8/l.PeerKbps)
+	products := []struct {
+		name string
+		v    float64
+	}{
+		{"--pop-users", POPSessions(l.POPUsers, l.POPChecks, l.POPSessionSecs, l.PeakHours)},
+		{"--imap-users", float64(l.IMAPUsers) * l.IMAPConnsPerUser},
+		{"--inbound-rate", smtpIn},
+		{"--outbound-rate", smtpOut},
+		{"--sip-media-calls", float64(l.SIPMediaCalls) * mediaSocketsCall},
+		{"--pop-users, --imap-users, --webuser-sessions, --ximss-clients and the rates together",
+			POPSessions(l.POPUsers, l.POPChecks, l.POPSessionSecs, l.PeakHours) + float64(l.IMAPUsers)*l.IMAPConnsPerUser +
+				float64(l.WebSessions) + float64(l.XIMSSClients) + smtpIn + smtpOut + float64(l.SIPMediaCalls)*mediaSocketsCall},
+	}
+	for _, p := range products {
+		if p.v > maxConns {
+			return errs.Errorf(errs.BadInput, "tune", p.name, "check the units: rates are per second, sizes in KB, bandwidth in kbit/s",
+				"the load means about %.3g concurrent connections, more than one server can hold (%.0e)", p.v, maxConns)
+		}
+	}
 	if l.Bits != 32 && l.Bits != 64 {
 		return errs.Errorf(errs.BadInput, "tune", "--bits", "give 32 or 64", "%d is not a process width", l.Bits)
 	}

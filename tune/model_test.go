@@ -225,6 +225,9 @@ func TestValidateRejectsBadLoads(t *testing.T) {
 		{"--stack-kb", func(l *Load) { l.StackKB = 1 }},
 		{"--bits", func(l *Load) { l.Bits = 16 }},
 		{"--ximss-binding", func(l *Load) { l.XIMSSBinding = "udp" }},
+		{"--imap-users", func(l *Load) { l.IMAPUsers, l.IMAPConnsPerUser = 1e9, 100 }},
+		{"--inbound-rate", func(l *Load) { l.InboundRate, l.InboundSizeKB, l.PeerKbps = 1e6, 1e7, 1 }},
+		{"together", func(l *Load) { l.POPUsers, l.IMAPUsers, l.WebSessions, l.XIMSSClients = 1e9, 9e7, 9e7, 9e7 }},
 	}
 	for _, c := range cases {
 		l := Defaults()
