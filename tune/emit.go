@@ -51,7 +51,10 @@ func EmitOS(kind string, o, host OS) (OS, error) {
 
 // Emit writes a ready-to-apply snippet of kind for o from its rules.
 // header is a one-line description of the load, written as a comment.
-func Emit(kind string, o OS, rules []Rule, header string) (string, error) {
+// holds maps the IDs of settings that already meet the recommendation on
+// the target system to their current value: those are written as comments
+// only, so applying the snippet never lowers a value that is already higher.
+func Emit(kind string, o OS, rules []Rule, header string, holds map[string]string) (string, error) {
 	if _, err := EmitOS(kind, o, o); err != nil {
 		return "", err
 	}
@@ -70,6 +73,10 @@ func Emit(kind string, o OS, rules []Rule, header string) (string, error) {
 	// then the setting in the consumer's syntax (format takes key, value).
 	each := func(where, comment, format string) {
 		for _, r := range pick(where) {
+			if cur, ok := holds[r.ID]; ok {
+				line("%s %s: already %s here, which meets %s: left as it is", comment, r.ID, cur, r.Value)
+				continue
+			}
 			line("%s %s: %s", comment, r.ID, r.Reason)
 			line(format, r.Key, r.Value)
 		}

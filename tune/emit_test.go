@@ -26,7 +26,7 @@ func emitLoads() map[string]Load {
 func emit(t *testing.T, kind string, o OS, l Load) string {
 	t.Helper()
 	m := Compute(l)
-	text, err := Emit(kind, o, Rules(o, l, m), Summary(m))
+	text, err := Emit(kind, o, Rules(o, l, m), Summary(m), nil)
 	if err != nil {
 		t.Fatalf("emit %s for %s: %v", kind, o, err)
 	}
@@ -236,5 +236,22 @@ func TestEmitOS(t *testing.T) {
 		if err != nil || got != c.want {
 			t.Errorf("%s/%s on %s: %s %v, want %s", c.kind, c.o, c.host, got, err, c.want)
 		}
+	}
+}
+
+// Settings that already hold on the target are left out (as comments), so
+// the drop-in never lowers a value.
+func TestEmitLeavesHoldingValues(t *testing.T) {
+	l := testLoad()
+	m := Compute(l)
+	text, err := Emit("sysctl", Linux, Rules(Linux, l, m), Summary(m), map[string]string{"linux.file-max": "9223372036854775807"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(text, "\nfs.file-max = ") || !strings.Contains(text, "# linux.file-max: already 9223372036854775807 here") {
+		t.Errorf("file-max not left out:\n%s", text)
+	}
+	if !strings.Contains(text, "\nkernel.threads-max = ") {
+		t.Errorf("threads-max missing:\n%s", text)
 	}
 }

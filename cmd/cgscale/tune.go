@@ -47,7 +47,10 @@ ignored (--ignore). For other OSes it prints the recommendations only.
   loader      FreeBSD /boot/loader.conf and /etc/sysctl.conf lines
   etc-system  Solaris /etc/system lines (ndd commands as comments)
   registry    Windows .reg file: MaxUserPort and TcpTimedWaitDelay
-cgscale never applies anything: review the snippet and install it yourself.
+On Linux, --emit sysctl leaves out (as comments) the settings that already
+meet the recommendation here, so the drop-in never lowers a higher value;
+add --no-check for every line. cgscale never applies anything: review the
+snippet and install it yourself.
 
 --profile FILE reads a JSON object whose fields are the flag names with
 underscores (pop_users, imap_users, imap_online_fraction, inbound_rate,
@@ -160,7 +163,7 @@ Examples:
 			liveNote = "live check runs only on Linux; these are the recommendations"
 		}
 		var sys afero.Fs
-		if live {
+		if live || (*emit == "sysctl" && o == tune.Linux && !*noCheck && (runtime.GOOS == "linux" || rootSet)) {
 			st, err := os.Stat(*root)
 			if err != nil || !st.IsDir() {
 				return errs.Errorf(errs.BadInput, "read system files", *root, "--root must be a directory holding proc/", "not a directory")
@@ -184,7 +187,18 @@ Examples:
 		rules := tune.Rules(o, l, m)
 
 		if *emit != "" {
-			text, err := tune.Emit(*emit, o, rules, tune.Summary(m))
+			// A sysctl drop-in for this very system leaves out what already
+			// holds here, so installing it never lowers a higher value.
+			holds := map[string]string{}
+			if *emit == "sysctl" && o == tune.Linux && sys != nil {
+				rows, _ := tune.Check(sys, rules, tune.LiveOptions{})
+				for _, r := range rows {
+					if r.Where == tune.WhereSysctl && r.Verdict == tune.VerdictOK {
+						holds[r.ID] = r.Current
+					}
+				}
+			}
+			text, err := tune.Emit(*emit, o, rules, tune.Summary(m), holds)
 			if err != nil {
 				return err
 			}
