@@ -638,8 +638,8 @@ func (g *generator) domain(ctx context.Context, d *planned, res *GenResult, bigD
 		if !a.single {
 			a.mdir = bigHere || rng.Float64() < g.o.MdirFraction
 			a.big = bigHere
-			a.sent = rng.Float64() < 0.25
-			a.trash = rng.Float64() < 0.15
+			a.sent = rng.Float64() < 0.2
+			a.trash = rng.Float64() < 0.1
 		}
 		if bigHere {
 			*bigDone = true

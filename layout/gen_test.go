@@ -539,3 +539,16 @@ func TestGenInterrupted(t *testing.T) {
 func newTestRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 1)) }
 
 func nan() float64 { return math.NaN() }
+
+// BenchmarkGenerate writes a store of 2,000 accounts on the real
+// filesystem (the temporary directory) per iteration.
+func BenchmarkGenerate(b *testing.B) {
+	osfs := afero.NewOsFs()
+	o := GenOptions{Seed: 1, Accounts: 2000, Domains: 10, Skew: 0.3, FlatFraction: 0.5,
+		Scheme: DefaultScheme, SingleFraction: 0.2, MdirFraction: 0.05, MdirMessages: 20, Queue: 100}
+	for i := 0; b.Loop(); i++ {
+		if _, err := Generate(context.Background(), osfs, filepath.Join(b.TempDir(), fmt.Sprint(i)), o); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
