@@ -34,8 +34,9 @@ type command struct {
 // commands lists every subcommand, in the order `cgscale help` shows them.
 func commands() []*command {
 	return []*command{
-		versionCommand(),
+		genCommand(),
 		tuneCommand(),
+		versionCommand(),
 	}
 }
 
