@@ -31,6 +31,8 @@ type CopyStats struct {
 	Dirs, Files, HardLinks, Symlinks, Special int64
 	Bytes                                     int64
 	XattrLosses                               []XattrLoss
+
+	lost []XattrLoss // the same, without the error text (map keys for the verifier)
 }
 
 type copyOpts struct {
@@ -503,6 +505,7 @@ func (c *copier) copyXattrs(srcFd int, srcPath string, dstFd int, dstPath string
 		if err != nil {
 			c.count(func(s *CopyStats) {
 				s.XattrLosses = append(s.XattrLosses, XattrLoss{Path: showPath(rel), Name: name, Err: err.Error()})
+				s.lost = append(s.lost, XattrLoss{Path: showPath(rel), Name: name})
 			})
 		}
 	}

@@ -32,7 +32,8 @@ type MoveOptions struct {
 	// "verify", "swap", "remove".
 	Phase func(phase string)
 
-	skipSpaceCheck bool // tests: reach the copy on a target that is too small
+	skipSpaceCheck  bool // tests: reach the copy on a target that is too small
+	forceTwoRenames bool // tests: swap as on a filesystem without RENAME_EXCHANGE
 }
 
 func (o *MoveOptions) phase(p string) {
@@ -387,7 +388,12 @@ func (r *relocation) fromCopy(ctx context.Context) error {
 		return err
 	}
 	o.phase("verify")
-	vs, err := verifyTree(ctx, spfd, r.name(), dpfd, dname, verifyOpts{checksums: !o.MetaOnly, jobs: o.Jobs, counters: o.Counters})
+	grain := timeGrain(dpfd, r.begin.Temp+".time")
+	lost := map[XattrLoss]bool{}
+	for _, l := range cs.lost {
+		lost[l] = true
+	}
+	vs, err := verifyTree(ctx, spfd, r.name(), dpfd, dname, verifyOpts{checksums: !o.MetaOnly, jobs: o.Jobs, counters: o.Counters, timeGrain: grain, lost: lost})
 	r.res.Verify = vs
 	if err != nil {
 		return r.failed(ctx, err)
@@ -448,7 +454,10 @@ func (r *relocation) swap(pfd int) (string, error) {
 		return "", errs.Errorf(errs.Failed, "check link", r.src(), "report this; nothing was changed",
 			"the link text %q does not lead to the copy %s", r.begin.Link, r.begin.Dst)
 	}
-	err := unix.Renameat2(pfd, temp, pfd, name, unix.RENAME_EXCHANGE)
+	var err error = unix.EINVAL
+	if !r.opts.forceTwoRenames {
+		err = unix.Renameat2(pfd, temp, pfd, name, unix.RENAME_EXCHANGE)
+	}
 	if err == nil {
 		_ = unix.Fsync(pfd)
 		return "exchange", nil
