@@ -123,3 +123,7 @@ func needRoot(t *testing.T) {
 		testfs.Unavailable(t, "this test changes owners and mounts volumes: run it as root (CI does)")
 	}
 }
+
+func execOut(name string, args ...string) ([]byte, error) {
+	return exec.Command(name, args...).CombinedOutput()
+}
