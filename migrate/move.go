@@ -518,6 +518,7 @@ func (r *relocation) finish(ctx context.Context, pfd int) error {
 			return err
 		}
 	}
+	r.removeScratch()
 	if err := r.step(StepDone, ""); err != nil {
 		return err
 	}
@@ -548,7 +549,13 @@ func causeText(err error) string {
 	return err.Error()
 }
 
+// removeScratch removes the file timeGrain may have left next to Dst.
+func (r *relocation) removeScratch() {
+	_ = os.Remove(filepath.Join(filepath.Dir(r.begin.Dst), r.begin.Temp+".time"))
+}
+
 func (r *relocation) undo() error {
+	r.removeScratch()
 	if pfd, err := unix.Open(filepath.Dir(r.src()), dirFlags&^unix.O_NOFOLLOW, 0); err == nil {
 		var st unix.Stat_t
 		if lstatAt(pfd, r.begin.Temp, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -169,7 +170,8 @@ func fsTypeName(t int64) string {
 // server does there: exclusive create, hard link, rename, symbolic link
 // and a user.* extended attribute. The scratch directory is removed.
 func probeTarget(dir, id string) []ProbeResult {
-	scratch := filepath.Join(dir, ".cgscale-probe-"+id)
+	removeStaleProbes(dir)
+	scratch := filepath.Join(dir, probePrefix+id)
 	var out []ProbeResult
 	add := func(op string, err error) bool {
 		r := ProbeResult{Op: op}
@@ -196,6 +198,26 @@ func probeTarget(dir, id string) []ProbeResult {
 	add("symbolic link", os.Symlink("a", filepath.Join(scratch, "l")))
 	add("user.* extended attribute", unix.Setxattr(a, "user.cgscale.probe", []byte("1"), 0))
 	return out
+}
+
+const probePrefix = ".cgscale-probe-"
+
+// removeStaleProbes removes scratch directories that a killed run left in
+// dir: those whose process id no longer runs.
+func removeStaleProbes(dir string) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(strings.TrimPrefix(e.Name(), probePrefix))
+		if !strings.HasPrefix(e.Name(), probePrefix) || err != nil || pid <= 0 {
+			continue
+		}
+		if unix.Kill(pid, 0) == unix.ESRCH {
+			_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 // mountID is the id of the mount holding path, or 0 when unknown.

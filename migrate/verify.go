@@ -36,9 +36,9 @@ type verifyOpts struct {
 	timeGrain int64
 	// lost are attributes the copy reported as refused by the target and
 	// the user accepted to lose, keyed by path and name.
-	lost map[XattrLoss]bool
-	jobs      int
-	counters  *Counters
+	lost     map[XattrLoss]bool
+	jobs     int
+	counters *Counters
 }
 
 const maxMismatches = 50
