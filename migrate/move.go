@@ -309,21 +309,22 @@ func RunRelocation(ctx context.Context, j *Journal, op int, plan *MovePlan, opts
 	}
 	r := &relocation{j: j, op: op, begin: begin, opts: opts,
 		res: &MoveResult{Plan: plan, Journal: j.Path, Warnings: plan.Warnings}}
-	if err := r.makeParents(plan); err != nil {
-		return r.res, r.rollback(ctx, err)
-	}
 	return r.res, r.fromCopy(ctx)
 }
 
-// makeParents creates the directories above Dest on the target with the
-// mode and owner of their counterparts in the store.
-func (r *relocation) makeParents(plan *MovePlan) error {
-	vol := plan.Target.VolumeDir
-	for _, d := range plan.made {
+// makeParents creates the directories above Dst on the target (again,
+// on resume) with the mode and owner of their counterparts in the store.
+func (r *relocation) makeParents() error {
+	c, err := Classify(r.src())
+	if err != nil {
+		return err
+	}
+	vol := strings.TrimSuffix(r.begin.Dst, "/"+c.Rel)
+	for _, d := range r.begin.Made {
 		rel, _ := filepath.Rel(vol, d)
 		mode, uid, gid := os.FileMode(0o755), -1, -1
 		var st unix.Stat_t
-		if unix.Stat(filepath.Join(plan.Base, rel), &st) == nil {
+		if unix.Stat(filepath.Join(c.Base, rel), &st) == nil {
 			mode, uid, gid = os.FileMode(st.Mode&0o777), int(st.Uid), int(st.Gid)
 		}
 		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
@@ -360,6 +361,9 @@ func (r *relocation) fromCopy(ctx context.Context) error {
 		return r.rollback(ctx, errs.New(errs.Failed, "open directory", filepath.Dir(r.src()), err, ""))
 	}
 	defer unix.Close(spfd)
+	if err := r.makeParents(); err != nil {
+		return r.rollback(ctx, err)
+	}
 	dpfd, err := unix.Open(filepath.Dir(r.begin.Dst), dirFlags&^unix.O_NOFOLLOW, 0)
 	if err != nil {
 		return r.rollback(ctx, errs.New(errs.Failed, "open directory", filepath.Dir(r.begin.Dst), err, ""))
