@@ -12,7 +12,7 @@ accounts=${ACCOUNTS:-20000}
 . "$(dirname "$0")/movelib.sh"
 
 mkvol v1 4096
-mkvol v2 2048
+mkvol v2 8192   # rsync -aHAX fills the holes of sparse files
 gen "$work/v1/tpl" "$accounts"
 tpl=$work/v1/tpl/Domains/example.com
 echo "tree: $accounts accounts, $(find "$tpl" | wc -l) entries, $(du -sh "$tpl" | cut -f1) ($(nproc) CPUs, warm cache)"
