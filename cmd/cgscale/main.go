@@ -37,6 +37,7 @@ func commands() []*command {
 		genCommand(),
 		tuneCommand(),
 		versionCommand(),
+		moveCommand(),
 	}
 }
 

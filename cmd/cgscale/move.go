@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+
+	"github.com/cgscale/cgscale/errs"
+	"github.com/cgscale/cgscale/layout"
+	"github.com/cgscale/cgscale/migrate"
+)
+
+const moveSchema = "cgscale.move/v1"
+
+func moveCommand() *command {
+	c := &command{
+		name:    "move",
+		summary: "move a domain, *.sub or *.mnt directory to another volume and leave a link",
+		usage:   "move [flags] SRC VOLUME_DIR\n       cgscale move --resume|--abort [BASE]",
+		help: `Moves SRC, a domain directory (BASE/Domains/NAME), an account or domain
+subdirectory (*.sub) or a storage mount point (*.mnt) of a store, to
+VOLUME_DIR/<its path in the store>, e.g. /vol2/Domains/example.com, and puts a
+symbolic link where it stood. The link always points into a subdirectory of
+the volume, never at its mount point, so an unmounted volume shows up as a
+dangling link rather than an empty store.
+
+Steps, each recorded in a journal under BASE/.cgscale/journal:
+  1. refuse before any change when the target is inside or the same as SRC
+     (by device and inode), on the same filesystem (a rename does it), short
+     of space or inodes, or fails a probe (create, link, rename, symlink,
+     user.* attribute); when the server runs (BASE/ProcessID); when another
+     cgscale holds the store lock
+  2. copy: contents (holes kept), mode, numeric owner, times, extended
+     attributes, hard links, symbolic links as they are, special files
+  3. verify the copy against the source: names, types, sizes, modes, owners,
+     times, link texts, attributes, hard links and SHA-256 of every file
+     (--verify=meta skips the checksums); any difference, or any part of the
+     source that cannot be read, stops the move with the source untouched and
+     the copy removed
+  4. swap: renameat2(RENAME_EXCHANGE) trades the directory and a prepared link
+     in one atomic step; where the filesystem lacks it, two renames in a row
+     (the path is missing for the time between them) and the directory is
+     put back if the second fails
+  5. delete the old tree (never following a link, never crossing into
+     another filesystem), or keep it aside with --keep-source
+
+An interrupted move (signal, crash, power loss) is finished by --resume:
+until the swap the source is the truth and the copy is made again; after
+it, the copy is the truth and only the clean-up remains. --abort rolls an
+unfinished move back if it has not reached the swap.
+
+Pause delivery to SRC (or stop the server) while it moves: a message that
+arrives during the copy makes the verification fail and the move stop.
+
+Examples:
+  cgscale move --dry-run /var/CommuniGate/Domains/example.com /vol2
+  cgscale move /var/CommuniGate/Domains/example.com /vol2
+  cgscale move --verify=meta --jobs 4 /var/CommuniGate/Domains/big.com/a.sub /vol3
+  cgscale move --relative --server-view /srv=/srv /srv/cgp/Domains/example.com /srv/vol2
+  cgscale move --resume /var/CommuniGate`,
+	}
+	c.run = func(ctx context.Context, e *env, args []string) error {
+		fs := e.flags(c)
+		dryRun := fs.Bool("dry-run", false, "check and print what would happen; change nothing")
+		verify := fs.String("verify", "full", "full (with SHA-256 of contents) or meta (metadata only)")
+		relative := fs.Bool("relative", false, "make the link relative instead of absolute")
+		keep := fs.Bool("keep-source", false, "keep the old tree next to the link as .NAME.cgscale-kept-ID")
+		jobs := fs.Int("jobs", runtime.NumCPU(), "parallel file copies and checksums")
+		allowX := fs.Bool("allow-xattr-loss", false, "swap even if the target refused some extended attributes")
+		allowRun := fs.Bool("allow-running", false, "move even though BASE/ProcessID names a live server")
+		views := fs.StringArray("server-view", nil, "HOSTPATH=SERVERPATH: how the server (container, chroot) sees a host path; repeatable")
+		resume := fs.Bool("resume", false, "finish the unfinished move of the store at BASE")
+		abort := fs.Bool("abort", false, "roll back the unfinished move of the store at BASE (before its swap only)")
+		asJSON := fs.Bool("json", false, "print the result as JSON ("+moveSchema+")")
+		progress := progressFlag(fs)
+		if err := e.parse(c, fs, args); err != nil {
+			return err
+		}
+		if *verify != "full" && *verify != "meta" {
+			return errs.Errorf(errs.Usage, c.name, "", "use --verify=full or --verify=meta", "--verify %q is not a mode", *verify)
+		}
+		if *jobs < 1 {
+			return errs.Errorf(errs.Usage, c.name, "", "give --jobs 1 or more", "--jobs %d", *jobs)
+		}
+		opts := migrate.MoveOptions{Relative: *relative, MetaOnly: *verify == "meta", KeepSource: *keep,
+			AllowXattrLoss: *allowX, AllowRunning: *allowRun, Jobs: *jobs, Counters: &migrate.Counters{}}
+		for _, v := range *views {
+			view, err := migrate.ParseView(v)
+			if err != nil {
+				return err
+			}
+			opts.Views = append(opts.Views, view)
+		}
+		var stop func()
+		defer func() {
+			if stop != nil {
+				stop()
+			}
+		}()
+		opts.Phase = func(phase string) {
+			if stop != nil {
+				stop()
+			}
+			opts.Counters.Entries.Store(0)
+			opts.Counters.Bytes.Store(0)
+			s, err := e.startProgress(*progress, phase, func() (int64, int64) { return opts.Counters.Entries.Load(), 0 })
+			if err == nil {
+				stop = s
+			}
+		}
+		if m := *progress; m != "auto" && m != "always" && m != "never" {
+			return errs.Errorf(errs.Usage, c.name, "", "use auto, always or never", "--progress %q is not a mode", m)
+		}
+
+		if *resume || *abort {
+			if *resume && *abort {
+				return errs.Errorf(errs.Usage, c.name, "", "choose one", "--resume and --abort exclude each other")
+			}
+			if fs.NArg() > 1 {
+				return errs.Errorf(errs.Usage, c.name, "", "give the store's base directory only", "--resume takes at most one argument")
+			}
+			base := layout.DefaultBase
+			if fs.NArg() == 1 {
+				base = fs.Arg(0)
+			}
+			res, err := migrate.Resume(ctx, base, *abort, opts)
+			if stop != nil {
+				stop()
+				stop = nil
+			}
+			if res != nil {
+				printMove(e.stdout, res, *asJSON, false)
+			}
+			return err
+		}
+		if fs.NArg() != 2 {
+			return errs.Errorf(errs.Usage, c.name, "", "run `cgscale help move`", "needs SRC and VOLUME_DIR")
+		}
+		opts.Src, opts.VolumeDir = fs.Arg(0), fs.Arg(1)
+		if *dryRun {
+			plan, err := migrate.PlanMove(ctx, opts)
+			if stop != nil {
+				stop()
+				stop = nil
+			}
+			if plan != nil {
+				printMove(e.stdout, &migrate.MoveResult{Plan: plan, Outcome: "dry run", Warnings: plan.Warnings}, *asJSON, true)
+			}
+			return err
+		}
+		res, err := migrate.Move(ctx, opts)
+		if stop != nil {
+			stop()
+			stop = nil
+		}
+		if res != nil {
+			for _, w := range res.Warnings {
+				fmt.Fprintf(e.stderr, "cgscale: warning: %s\n", w)
+			}
+			printMove(e.stdout, res, *asJSON, false)
+		}
+		return err
+	}
+	return c
+}
+
+func printMove(w io.Writer, res *migrate.MoveResult, asJSON, dry bool) {
+	if asJSON {
+		out := struct {
+			Schema string `json:"schema"`
+			DryRun bool   `json:"dry_run"`
+			*migrate.MoveResult
+		}{moveSchema, dry, res}
+		if out.Warnings == nil {
+			out.Warnings = []string{}
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(out)
+		return
+	}
+	p := res.Plan
+	if p == nil {
+		fmt.Fprintf(w, "%s\n", res.Outcome)
+		return
+	}
+	if dry {
+		fmt.Fprintf(w, "would move %s (%s)\n", p.Source, p.Kind)
+	} else {
+		fmt.Fprintf(w, "move %s: %s\n", p.Source, res.Outcome)
+	}
+	fmt.Fprintf(w, "  to        %s\n", p.Dest)
+	fmt.Fprintf(w, "  link      %s -> %s\n", p.Source, p.Link)
+	if p.LinkWhy != "" {
+		fmt.Fprintf(w, "            %s\n", p.LinkWhy)
+	}
+	t := p.Totals
+	if t.Inodes > 0 {
+		fmt.Fprintf(w, "  tree      %d files, %d directories, %d links, %d bytes (%d allocated, %d inodes)\n",
+			t.Files, t.Dirs, t.Symlinks, t.Bytes, t.Allocated, t.Inodes)
+	}
+	if ti := p.Target; ti.VolumeDir != "" {
+		inodes := fmt.Sprint(ti.FreeInodes)
+		if ti.TotalInodes == 0 {
+			inodes = "not limited"
+		}
+		fmt.Fprintf(w, "  target    %s (%s): %d bytes free, %s inodes free; needs %d bytes, %d inodes\n",
+			ti.VolumeDir, ti.FSType, ti.FreeBytes, inodes, p.NeedBytes, p.NeedInodes)
+		var failed []string
+		for _, pr := range ti.Probe {
+			if pr.Err != "" {
+				failed = append(failed, pr.Op+": "+pr.Err)
+			}
+		}
+		if len(ti.Probe) > 0 && len(failed) == 0 {
+			fmt.Fprintf(w, "  probe     create, link, rename, symlink, user.* attribute: all work\n")
+		} else if len(failed) > 0 {
+			fmt.Fprintf(w, "  probe     failed: %s\n", strings.Join(failed, "; "))
+		}
+	}
+	if res.Copy.Files+res.Copy.Dirs > 0 {
+		fmt.Fprintf(w, "  copied    %d files (%d bytes), %d directories, %d hard links, %d symbolic links\n",
+			res.Copy.Files, res.Copy.Bytes, res.Copy.Dirs, res.Copy.HardLinks, res.Copy.Symlinks)
+	}
+	if res.Verify.Entries > 0 {
+		fmt.Fprintf(w, "  verified  %d entries, %d files by checksum, %d differences\n", res.Verify.Entries, res.Verify.Checksums, res.Verify.Count)
+		for _, m := range res.Verify.Mismatches {
+			fmt.Fprintf(w, "    %s: %s\n", m.Path, m.What)
+		}
+	}
+	if res.Swap != "" {
+		fmt.Fprintf(w, "  swap      %s\n", res.Swap)
+	}
+	if res.Kept != "" {
+		fmt.Fprintf(w, "  kept      %s\n", res.Kept)
+	}
+	if res.Journal != "" {
+		fmt.Fprintf(w, "  journal   %s\n", res.Journal)
+	}
+	if dry {
+		for _, wn := range res.Warnings {
+			fmt.Fprintf(w, "  warning   %s\n", wn)
+		}
+	}
+}

@@ -1,0 +1,129 @@
+package migrate
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cgscale/cgscale/internal/testfs"
+)
+
+// newBase makes an empty store base (with Domains/) on the named volume.
+func newBase(t *testing.T, vol string) string {
+	t.Helper()
+	base := filepath.Join(testfs.Scratch(t, vol), "CommuniGate")
+	must(t, os.MkdirAll(filepath.Join(base, "Domains"), 0o755))
+	return base
+}
+
+// mkAcct makes a multi-mailbox account directory with one message.
+func mkAcct(t *testing.T, dir, name string) string {
+	t.Helper()
+	a := filepath.Join(dir, name+".macnt")
+	must(t, os.MkdirAll(a, 0o700))
+	must(t, os.WriteFile(filepath.Join(a, "INBOX.mbox"), []byte("From a@b\nSubject: "+name+"\n\nbody\n"), 0o600))
+	must(t, os.WriteFile(filepath.Join(a, "account.settings"), []byte("{}\n"), 0o600))
+	return a
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pristine copies dir aside (cp -a keeps links, owners, times, xattrs) to
+// compare with the moved tree later.
+func pristine(t *testing.T, dir string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "pristine")
+	if b, err := exec.Command("cp", "-a", dir, out).CombinedOutput(); err != nil {
+		t.Fatalf("cp -a: %v\n%s", err, b)
+	}
+	return out
+}
+
+// sameTree runs rsync -aHAXn --checksum --itemize-changes from a to b and
+// fails on any reported difference.
+func sameTree(t *testing.T, a, b string) {
+	t.Helper()
+	if _, err := exec.LookPath("rsync"); err != nil {
+		t.Fatalf("rsync is needed to compare trees: apt-get install rsync")
+	}
+	out, err := exec.Command("rsync", "-aHAXn", "--checksum", "--itemize-changes", "--delete", a+"/", b+"/").CombinedOutput()
+	if err != nil {
+		t.Fatalf("rsync: %v\n%s", err, out)
+	}
+	if s := strings.TrimSpace(string(out)); s != "" {
+		t.Fatalf("rsync reports differences between %s and %s:\n%s", a, b, s)
+	}
+}
+
+func runMove(t *testing.T, src, vol string, edit ...func(*MoveOptions)) (*MoveResult, error) {
+	t.Helper()
+	o := MoveOptions{Src: src, VolumeDir: vol, Jobs: 2}
+	for _, f := range edit {
+		f(&o)
+	}
+	return Move(context.Background(), o)
+}
+
+func lstat(t *testing.T, p string) unix.Stat_t {
+	t.Helper()
+	var st unix.Stat_t
+	must(t, unix.Lstat(p, &st))
+	return st
+}
+
+// entries lists the names in dir.
+func entries(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	must(t, err)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// assertLinked checks that src is now a symbolic link resolving to dest.
+func assertLinked(t *testing.T, src, dest string) {
+	t.Helper()
+	if st := lstat(t, src); st.Mode&unix.S_IFMT != unix.S_IFLNK {
+		t.Fatalf("%s is not a symbolic link after the move", src)
+	}
+	var a, b unix.Stat_t
+	must(t, unix.Stat(src, &a))
+	must(t, unix.Stat(dest, &b))
+	if a.Dev != b.Dev || a.Ino != b.Ino {
+		t.Fatalf("%s does not resolve to %s", src, dest)
+	}
+}
+
+// assertNoTemp checks that no temporary or kept names are left in dir.
+func assertNoTemp(t *testing.T, dir string) {
+	t.Helper()
+	for _, n := range entries(t, dir) {
+		if strings.Contains(n, ".cgscale") {
+			t.Errorf("%s left behind in %s", n, dir)
+		}
+	}
+}
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		testfs.Unavailable(t, "this test changes owners and mounts volumes: run it as root (CI does)")
+	}
+}
+
+func execOut(name string, args ...string) ([]byte, error) {
+	return exec.Command(name, args...).CombinedOutput()
+}

@@ -1,0 +1,72 @@
+package migrate
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/cgscale/cgscale/errs"
+)
+
+// TestMain lets the test binary double as a small mover, run in its own
+// process by tests that kill it (resume) or run it as another user (C13):
+// CGSCALE_MIGRATE_HELPER=move SRC VOLUME_DIR, or =resume BASE; with
+// CGSCALE_DIE_AT=<phase> it kills itself with SIGKILL as that phase starts.
+func TestMain(m *testing.M) {
+	switch os.Getenv("CGSCALE_MIGRATE_HELPER") {
+	case "":
+		os.Exit(m.Run())
+	case "move":
+		o := MoveOptions{Src: os.Getenv("SRC"), VolumeDir: os.Getenv("VOL"), Jobs: 2}
+		if at := os.Getenv("CGSCALE_DIE_AT"); at != "" {
+			o.Phase = func(p string) {
+				if p == at {
+					syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				}
+			}
+		}
+		_, err := Move(context.Background(), o)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1 + int(errs.KindOf(err)))
+		}
+		os.Exit(0)
+	}
+	os.Exit(99)
+}
+
+// helper returns a command running this test binary as the mover. With
+// asUser > 0 the binary is first copied where that user can run it.
+func helper(t *testing.T, env []string, asUser int) *exec.Cmd {
+	t.Helper()
+	bin, err := os.Executable()
+	must(t, err)
+	if asUser > 0 {
+		dir := t.TempDir()
+		must(t, os.Chmod(dir, 0o755))
+		copyBin := filepath.Join(dir, "mover")
+		in, err := os.Open(bin)
+		must(t, err)
+		out, err := os.OpenFile(copyBin, os.O_WRONLY|os.O_CREATE, 0o755)
+		must(t, err)
+		_, err = io.Copy(out, in)
+		must(t, err)
+		in.Close()
+		must(t, out.Close())
+		for d := dir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+			_ = os.Chmod(d, 0o755)
+		}
+		bin = copyBin
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), env...)
+	if asUser > 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(asUser), Gid: uint32(asUser)}}
+	}
+	return cmd
+}

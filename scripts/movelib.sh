@@ -1,0 +1,47 @@
+# Shared by scripts/bench-move.sh and scripts/drill-move.sh (sourced):
+# two private ext4 loop volumes and a sample domain built by the Go
+# generator in migrate/internal/sampletree. Needs root.
+
+[ "$(id -u)" = 0 ] || { echo "$0: needs root (loop mounts)" >&2; exit 1; }
+for t in rsync mkfs.ext4 go; do
+  command -v "$t" >/dev/null || { echo "$0: needs $t" >&2; exit 1; }
+done
+repo=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d /var/tmp/cgscale-move.XXXXXX)
+cleanup() {
+  for m in "$work/v1" "$work/v2"; do mountpoint -q "$m" && { umount "$m" 2>/dev/null || umount -l "$m"; }; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# mkvol NAME SIZE_MB: an ext4 image mounted at $work/NAME
+mkvol() {
+  truncate -s "$2M" "$work/$1.img"
+  mkfs.ext4 -q -F -i 4096 "$work/$1.img"
+  mkdir -p "$work/$1"
+  mount -o loop "$work/$1.img" "$work/$1"
+}
+
+# gen BASE ACCOUNTS: a sample domain BASE/Domains/example.com
+gen() {
+  (cd "$repo" && go run ./migrate/internal/sampletree/gen -accounts "$2" "$1" example.com) >/dev/null
+}
+
+# same A B: rsync finds no difference between trees A and B
+same() {
+  local out
+  out=$(rsync -aHAXn --checksum --itemize-changes --delete "$1/" "$2/") || return 1
+  [ -z "$out" ] || { echo "$out" | head -20 >&2; return 1; }
+}
+
+# seconds COMMAND...: run it, print elapsed seconds
+seconds() {
+  local s e
+  s=$(date +%s.%N)
+  "$@" >/dev/null 2>"$work/stderr" || { cat "$work/stderr" >&2; echo "$0: failed: $*" >&2; exit 1; }
+  e=$(date +%s.%N)
+  awk -v s="$s" -v e="$e" 'BEGIN{printf "%.3f\n", e-s}'
+}
+
+median3() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
