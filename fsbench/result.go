@@ -70,3 +70,6 @@ type DirLimit struct {
 	Entries int    `json:"entries"`
 	Reason  string `json:"reason"`
 }
+
+// fsLabel is a short name of the filesystem, when known.
+func (r *Result) fsLabel() string { return "" }
