@@ -37,7 +37,7 @@ type sweep struct {
 
 // lookupSweep runs the sweep over o.Sizes and appends each finished size
 // to res.Sizes. It returns the first error; what was measured stays in res.
-func lookupSweep(ctx context.Context, o *Options, scratch, volume string, cold bool, res *Result) error {
+func lookupSweep(ctx context.Context, o *Options, scratch, volume string, cold, ext bool, res *Result) error {
 	dir := filepath.Join(scratch, "domain")
 	if err := unix.Mkdir(dir, 0o700); err != nil {
 		return opError("bench: create directory", dir, volume, err)
@@ -70,6 +70,9 @@ func lookupSweep(ctx context.Context, o *Options, scratch, volume string, cold b
 			return err
 		}
 		r.Seconds = round2(time.Since(start).Seconds())
+		if ext {
+			r.HashedIndex = tri(dirIndexed(dir))
+		}
 		res.Sizes = append(res.Sizes, r)
 	}
 	return nil

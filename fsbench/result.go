@@ -21,15 +21,18 @@ var Ops = []string{OpLookup, OpMissing, OpOpenRead, OpCreate, OpRemove, OpList}
 // volume, interrupt) still returns the sizes and writer steps it finished,
 // with Stopped saying why.
 type Result struct {
-	Schema   string       `json:"schema"`
-	Dir      string       `json:"dir"`
-	Cache    string       `json:"cache"` // "warm" or "cold"
-	Notes    []string     `json:"notes,omitempty"`
-	Started  string       `json:"started"`
-	Scratch  string       `json:"scratch,omitempty"` // set only when kept
-	Seconds  float64      `json:"seconds"`
-	Settings Settings     `json:"settings"`
-	Sizes    []SizeResult `json:"sizes"`
+	Schema string `json:"schema"`
+	Dir    string `json:"dir"`
+	// Filesystem is the identity of the volume holding Dir; scan matches
+	// it against the volumes of a store (see Profile).
+	Filesystem Identity     `json:"filesystem"`
+	Cache      string       `json:"cache"` // "warm" or "cold"
+	Notes      []string     `json:"notes,omitempty"`
+	Started    string       `json:"started"`
+	Scratch    string       `json:"scratch,omitempty"` // set only when kept
+	Seconds    float64      `json:"seconds"`
+	Settings   Settings     `json:"settings"`
+	Sizes      []SizeResult `json:"sizes"`
 	// DirLimit is set when the directory could not grow to every size
 	// asked for because the filesystem refused another subdirectory.
 	DirLimit *DirLimit    `json:"dir_limit,omitempty"`
@@ -61,6 +64,9 @@ type SizeResult struct {
 	ListTypedPerSec float64 `json:"list_typed_per_sec"`
 	// FillPerSec is the rate at which the directory grew to this size.
 	FillPerSec float64 `json:"fill_per_sec"`
+	// HashedIndex, on the ext family, says whether the measured directory
+	// carried the hashed-index inode flag at this size.
+	HashedIndex Tri `json:"hashed_index,omitempty"`
 	// Seconds is the time spent on this size, filling included.
 	Seconds float64 `json:"seconds"`
 }
@@ -71,5 +77,12 @@ type DirLimit struct {
 	Reason  string `json:"reason"`
 }
 
-// fsLabel is a short name of the filesystem, when known.
-func (r *Result) fsLabel() string { return "" }
+// fsLabel is a short name of the filesystem: "xfs", "ext4 without dir_index".
+func (r *Result) fsLabel() string {
+	id := r.Filesystem
+	s := id.Type
+	if id.IsExt() && id.DirIndex == No {
+		s += " without dir_index"
+	}
+	return s
+}

@@ -1,10 +1,3 @@
-// Package fsbench measures, on the administrator's own volume, how the
-// cost of directory operations grows with the number of entries in one
-// directory (and so where a directory becomes slow: the knee), and how
-// many parallel delivery-like writers the storage handles best.
-//
-// Everything happens in a scratch directory that Run creates under the
-// given directory and removes before it returns, whatever happens.
 package fsbench
 
 import (
@@ -120,8 +113,8 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		Cache:   "warm",
 		Started: time.Now().UTC().Format(time.RFC3339),
 		Settings: Settings{
-			Sizes: o.Sizes, Reps: o.Reps, Samples: o.Samples, KneeFactor: o.KneeFactor,
-			Writers: o.Writers, WriterSecs: o.WriterTime.Seconds(), MsgSize: o.MsgSize, Accounts: o.Accounts,
+			Sizes: nonNil(o.Sizes), Reps: o.Reps, Samples: o.Samples, KneeFactor: o.KneeFactor,
+			Writers: nonNil(o.Writers), WriterSecs: o.WriterTime.Seconds(), MsgSize: o.MsgSize, Accounts: o.Accounts,
 		},
 	}
 	note := func(format string, args ...any) {
@@ -142,13 +135,18 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		}
 	}
 	start := time.Now()
+	id, err := Identify(o.Dir, IdentifyOptions{})
+	if err != nil {
+		return nil, err
+	}
+	res.Filesystem = id
 	sc, err := NewScratch(o.Dir)
 	if err != nil {
 		return nil, err
 	}
 	res.Scratch = sc.Path
 	defer func() {
-		res.Seconds = time.Since(start).Seconds()
+		res.Seconds = round2(time.Since(start).Seconds())
 		if o.Keep {
 			note("kept the scratch directory %s (--keep)", sc.Path)
 			return
@@ -160,7 +158,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	}()
 
 	if len(o.Sizes) > 0 {
-		err = lookupSweep(ctx, &o, sc.Path, o.Dir, cold, res)
+		err = lookupSweep(ctx, &o, sc.Path, o.Dir, cold, id.IsExt(), res)
 		if len(res.Sizes) > 0 {
 			res.Knee = FindKnee(res.Sizes, o.KneeFactor)
 			res.Knee.applyLimit(res.DirLimit)
@@ -186,4 +184,11 @@ func stopped(res *Result, err error) error {
 	}
 	res.Stopped = err.Error()
 	return err
+}
+
+func nonNil(v []int) []int {
+	if v == nil {
+		return []int{}
+	}
+	return v
 }

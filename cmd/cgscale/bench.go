@@ -203,6 +203,13 @@ func writeFileAtomic(path string, b []byte) error {
 // printBench writes the text report.
 func printBench(w io.Writer, r *fsbench.Result) {
 	fmt.Fprintf(w, "cgscale bench %s: %s cache, %d repetitions, %.0fs\n", r.Dir, r.Cache, r.Settings.Reps, r.Seconds)
+	id := r.Filesystem
+	fmt.Fprintf(w, "Filesystem: %s\n", id)
+	fmt.Fprintf(w, "  device %s, fsid %s, mount options %s", id.Device, id.FSID, strings.Join(id.Options, ","))
+	if id.IsExt() {
+		fmt.Fprintf(w, ", dir_index %s, filetype %s, large_dir %s", id.DirIndex, id.FileType, id.LargeDir)
+	}
+	fmt.Fprintf(w, "\n")
 	if len(r.Sizes) > 0 {
 		fmt.Fprintf(w, "\nLatency per operation, p50 / p99 (list: time per entry of a full listing):\n")
 		fmt.Fprintf(w, "%9s", "entries")
@@ -218,9 +225,17 @@ func printBench(w io.Writer, r *fsbench.Result) {
 			}
 			fmt.Fprintf(w, "\n")
 		}
-		fmt.Fprintf(w, "\nListing, entries per second (names only / with types):\n")
+		fmt.Fprintf(w, "\nFull listing, entries per second:\n%9s  %12s  %12s", "entries", "names only", "with types")
+		if id.IsExt() {
+			fmt.Fprintf(w, "  %s", "hash-indexed (inode flag)")
+		}
+		fmt.Fprintf(w, "\n")
 		for _, s := range r.Sizes {
-			fmt.Fprintf(w, "%9d  %.0f / %.0f\n", s.Entries, s.ListNamesPerSec, s.ListTypedPerSec)
+			fmt.Fprintf(w, "%9d  %12.0f  %12.0f", s.Entries, s.ListNamesPerSec, s.ListTypedPerSec)
+			if s.HashedIndex != "" {
+				fmt.Fprintf(w, "  %s", s.HashedIndex)
+			}
+			fmt.Fprintf(w, "\n")
 		}
 	}
 	if l := r.DirLimit; l != nil {
