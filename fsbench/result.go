@@ -35,10 +35,14 @@ type Result struct {
 	Sizes      []SizeResult `json:"sizes"`
 	// DirLimit is set when the directory could not grow to every size
 	// asked for because the filesystem refused another subdirectory.
-	DirLimit *DirLimit    `json:"dir_limit,omitempty"`
-	Knee     *Knee        `json:"knee,omitempty"`
-	Writers  *WriterSweep `json:"writers,omitempty"`
-	Stopped  string       `json:"stopped,omitempty"`
+	DirLimit *DirLimit `json:"dir_limit,omitempty"`
+	Knee     *Knee     `json:"knee,omitempty"`
+	// ListNeedsStat is true when listing with entry types was less than
+	// half as fast as listing names: readdir gives no types (DT_UNKNOWN)
+	// and every entry costs an lstat.
+	ListNeedsStat bool         `json:"list_needs_stat"`
+	Writers       *WriterSweep `json:"writers,omitempty"`
+	Stopped       string       `json:"stopped,omitempty"`
 }
 
 // Settings records the parameters of the run, so a result can be read on

@@ -162,6 +162,13 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		if len(res.Sizes) > 0 {
 			res.Knee = FindKnee(res.Sizes, o.KneeFactor)
 			res.Knee.applyLimit(res.DirLimit)
+			last := res.Sizes[len(res.Sizes)-1]
+			noTypes := id.IsExt() && id.FileType == No
+			if noTypes || (last.ListTypedPerSec > 0 && last.ListTypedPerSec*2 < last.ListNamesPerSec) {
+				res.ListNeedsStat = true
+				note("readdir gives no entry types on this volume: a walk pays one lstat per entry "+
+					"(listing %d entries: %.0f/s with types, %.0f/s names only)", last.Entries, last.ListTypedPerSec, last.ListNamesPerSec)
+			}
 		}
 		if err != nil {
 			return res, stopped(res, err)

@@ -2,6 +2,7 @@ package fsbench
 
 import (
 	"context"
+	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"os"
@@ -113,7 +114,9 @@ func TestRunInterruptedKeepsPartialResultsAndCleansUp(t *testing.T) {
 	}
 }
 
-func TestRunOnFullVolume(t *testing.T) {
+// C12: a full volume (blocks or inodes) ends the run with a message that
+// says which resource ran out, and the sizes measured until then.
+func TestC12FullVolumeEndsWithPartialResults(t *testing.T) {
 	tests := []struct {
 		name string
 		mkfs []string
@@ -149,6 +152,7 @@ func TestRunColdSaysWhetherCachesWereDropped(t *testing.T) {
 	dir := testfs.Scratch(t, "tmpfs")
 	o := small(dir)
 	o.Cold, o.Writers = true, nil
+	o.Sizes, o.Reps = []int{100}, 1 // each phase drops the caches: keep them few
 	var notes []string
 	o.Note = func(s string) { notes = append(notes, s) }
 	res, err := Run(context.Background(), o)
@@ -201,6 +205,51 @@ func TestSVGHasOneLinePerOperation(t *testing.T) {
 		"lookup, missing name", "knee: keep directories under 4k entries", "/srv/mail & more", "1k", "50k", "1ms"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("chart text lacks %q", want)
+		}
+	}
+}
+
+// C04: where readdir gives no entry types, bench says that a walk pays an
+// extra lstat per entry, and shows both listing rates.
+func TestC04BenchReportsExtraStatPerEntry(t *testing.T) {
+	o := small(testfs.Scratch(t, "ext4-notype"))
+	o.Writers = nil
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Filesystem.FileType != No || !res.ListNeedsStat {
+		t.Fatalf("filetype %q, list needs stat %v; want no, true", res.Filesystem.FileType, res.ListNeedsStat)
+	}
+	if !strings.Contains(strings.Join(res.Notes, "\n"), "one lstat per entry") {
+		t.Errorf("notes %q do not mention the extra lstat", res.Notes)
+	}
+	for _, s := range res.Sizes {
+		if s.ListNamesPerSec <= 0 || s.ListTypedPerSec <= 0 {
+			t.Errorf("%d entries: listing rates %v / %v", s.Entries, s.ListNamesPerSec, s.ListTypedPerSec)
+		}
+	}
+}
+
+// C06: lookup latency of single names is reported apart from the time of a
+// full listing, and the result says whether caches were warm or cold.
+func TestC06LookupReportedApartFromListing(t *testing.T) {
+	o := small(testfs.Scratch(t, "ext4"))
+	o.Writers = nil
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(res)
+	doc := string(b)
+	for _, want := range []string{`"cache":"warm"`, `"lookup":{`, `"lookup-missing":{`, `"list":{`, `"list_names_per_sec":`, `"list_typed_per_sec":`} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("JSON lacks %s", want)
+		}
+	}
+	for _, s := range res.Sizes {
+		if s.Ops[OpLookup].N != o.Reps*o.Samples || s.Ops[OpList].N != o.Reps {
+			t.Errorf("%d entries: %d single lookups and %d listings timed", s.Entries, s.Ops[OpLookup].N, s.Ops[OpList].N)
 		}
 	}
 }

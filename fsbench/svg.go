@@ -94,6 +94,10 @@ func SVG(r *Result) string {
 		fmt.Fprintf(&b, `<text x="%.1f" y="%d" fill="#d62728">knee: keep directories under %s entries</text>`+"\n", x+4, top+16, fmtCount(k.MaxEntries))
 	}
 
+	if l := r.DirLimit; l != nil {
+		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" text-anchor="end" fill="#555">the directory took no more than %s subdirectories (EMLINK)</text>`+"\n", float64(left)+pw-6, float64(top)+ph-8, fmtCount(l.Entries))
+	}
+
 	// One line per operation, and the legend.
 	for i, op := range Ops {
 		st := opStyle[op]

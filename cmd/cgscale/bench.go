@@ -251,7 +251,7 @@ func printBench(w io.Writer, r *fsbench.Result) {
 			fmt.Fprintf(w, "Knee at %d entries: %s.\n", k.Entries, k.Evidence)
 			fmt.Fprintf(w, "Recommended maximum entries per directory: %d\n", k.MaxEntries)
 		} else {
-			fmt.Fprintf(w, "No knee: %s.\n", k.Evidence)
+			fmt.Fprintf(w, "%s.\n", strings.ToUpper(k.Evidence[:1])+k.Evidence[1:])
 			fmt.Fprintf(w, "Recommended maximum entries per directory: at least %d (the largest size measured)\n", k.MaxEntries)
 		}
 	}
