@@ -37,9 +37,10 @@ type Result struct {
 	// asked for because the filesystem refused another subdirectory.
 	DirLimit *DirLimit `json:"dir_limit,omitempty"`
 	Knee     *Knee     `json:"knee,omitempty"`
-	// ListNeedsStat is true when listing with entry types was less than
-	// half as fast as listing names: readdir gives no types (DT_UNKNOWN)
-	// and every entry costs an lstat.
+	// ListNeedsStat is true when readdir gives no entry types
+	// (DT_UNKNOWN), so every entry of a walk costs an lstat: known from an
+	// ext superblock without filetype, or seen as a typed listing at least
+	// three times slower than a names-only one.
 	ListNeedsStat bool         `json:"list_needs_stat"`
 	Writers       *WriterSweep `json:"writers,omitempty"`
 	Stopped       string       `json:"stopped,omitempty"`
