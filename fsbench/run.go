@@ -192,7 +192,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 func stopped(res *Result, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		res.Stopped = "interrupted"
-		return errs.New(errs.Interrupted, "bench", res.Dir, err, "the partial results are shown; the scratch directory was removed")
+		return errs.New(errs.Interrupted, "bench", res.Dir, fmt.Errorf("stopped before the end: %w", err), "the partial results are shown; the scratch directory was removed")
 	}
 	res.Stopped = err.Error()
 	return err

@@ -112,6 +112,29 @@ func TestRunInterruptedKeepsPartialResultsAndCleansUp(t *testing.T) {
 	if left := entries(t, dir); len(left) != 0 {
 		t.Errorf("left behind: %v", left)
 	}
+
+	// Interrupted during the second writer count: the first is reported,
+	// but a curve of one point gives no recommendation.
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	o = small(dir)
+	o.Sizes, o.Reps = nil, 1
+	o.Stage = func(desc string, total int64, done *atomic.Int64) func() {
+		if strings.HasPrefix(desc, "2 writers") {
+			cancel()
+		}
+		return func() {}
+	}
+	res, err = Run(ctx, o)
+	if errs.KindOf(err) != errs.Interrupted {
+		t.Fatalf("err = %v, want interrupted", err)
+	}
+	if res.Writers == nil || len(res.Writers.Steps) != 1 || res.Writers.Steps[0].Writers != 1 || res.Writers.Recommended != 0 {
+		t.Fatalf("partial writer sweep: %+v", res.Writers)
+	}
+	if left := entries(t, dir); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
+	}
 }
 
 // C12: a full volume (blocks or inodes) ends the run with a message that

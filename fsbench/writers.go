@@ -22,8 +22,8 @@ type WriterSweep struct {
 	Seconds  float64      `json:"seconds_per_step"`
 	Accounts int          `json:"accounts"`
 	Steps    []WriterStep `json:"steps"`
-	// Recommended is the knee of the curve (see WriterKnee); 0 when no
-	// step finished.
+	// Recommended is the knee of the curve (see WriterKnee); 0 until
+	// every writer count has run at least once.
 	Recommended int `json:"recommended_writers"`
 	// StillGrowing is true when the largest count tried was still the
 	// best by more than the knee margin: more writers might do better.
@@ -89,20 +89,27 @@ func writerSweep(ctx context.Context, o *Options, scratch, volume string) (*Writ
 			if ctx.Err() != nil {
 				return ws, ctx.Err()
 			}
-			r, err := b.run(ctx, o, w, msg, volume, round, fmt.Sprintf("%d writers, round %d of %d", w, rep+1, o.Reps))
+			r, err := b.run(ctx, o, w, msg, volume, round, fmt.Sprintf("%d %s, round %d of %d", w, plural(w, "writer"), rep+1, o.Reps))
 			if err != nil {
 				return ws, err
 			}
 			acc[i].add(r)
+			// Keep the steps current, so an interrupt still reports
+			// every count that ran at least once.
+			ws.Steps = ws.Steps[:0]
+			for j, w := range o.Writers {
+				if len(acc[j].rates) > 0 {
+					ws.Steps = append(ws.Steps, acc[j].step(w))
+				}
+			}
+			ws.Recommended, ws.StillGrowing = 0, false
+			if len(ws.Steps) == len(o.Writers) { // no knee from a partial curve
+				ws.setKnee()
+			}
 			if err := b.empty(volume); err != nil {
 				return ws, err
 			}
 		}
-		ws.Steps = ws.Steps[:0]
-		for i, w := range o.Writers {
-			ws.Steps = append(ws.Steps, acc[i].step(w))
-		}
-		ws.setKnee()
 	}
 	return ws, nil
 }
@@ -354,4 +361,11 @@ func message(size int) []byte {
 		b = append(b, line...)
 	}
 	return b[:size]
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
 }

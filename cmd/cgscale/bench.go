@@ -265,7 +265,11 @@ func printBench(w io.Writer, r *fsbench.Result) {
 			}
 			fmt.Fprintf(w, "%8d  %10.0f  %10s  %10s%s\n", s.Writers, s.PerSec, fmtNs(s.P50ns), fmtNs(s.P99ns), mark)
 		}
-		fmt.Fprintf(w, "Recommended Local Delivery processors: %d (%s)\n", ws.Recommended, ws.Rule)
+		if ws.Recommended == 0 {
+			fmt.Fprintf(w, "No recommendation: not every writer count ran.\n")
+		} else {
+			fmt.Fprintf(w, "Recommended Local Delivery processors: %d (%s)\n", ws.Recommended, ws.Rule)
+		}
 		if ws.StillGrowing {
 			fmt.Fprintf(w, "Throughput was still growing at %d writers: try larger --writers counts.\n", ws.Steps[len(ws.Steps)-1].Writers)
 		}
