@@ -34,8 +34,10 @@ type command struct {
 // commands lists every subcommand, in the order `cgscale help` shows them.
 func commands() []*command {
 	return []*command{
-		versionCommand(),
+		genCommand(),
+		tuneCommand(),
 		benchCommand(),
+		versionCommand(),
 	}
 }
 
