@@ -91,14 +91,14 @@ func FindKnee(sizes []SizeResult, factor float64) *Knee {
 		k.Found, k.Entries, k.Op, k.Ratio = true, sizes[i].Entries, op, round2(r)
 		k.MaxEntries = roundDown2(int(at))
 		k.Evidence = fmt.Sprintf("%s costs %s at %d entries, %.1f times its %s at %d entries (limit %.0fx); crossing at about %d entries",
-			op, fmtNs(sizes[i].Ops[op].P50ns), sizes[i].Entries, r, fmtNs(base.Ops[op].P50ns), base.Entries, factor, k.MaxEntries)
+			op, FormatNs(sizes[i].Ops[op].P50ns), sizes[i].Entries, r, FormatNs(base.Ops[op].P50ns), base.Entries, factor, k.MaxEntries)
 		return k
 	}
 	last := sizes[len(sizes)-1]
 	r, op := worst(last)
 	k.MaxEntries = last.Entries
 	k.Evidence = fmt.Sprintf("no knee up to %d entries: %s costs %s there, %.1f times its %s at %d entries (limit %.0fx)",
-		last.Entries, op, fmtNs(last.Ops[op].P50ns), r, fmtNs(base.Ops[op].P50ns), base.Entries, factor)
+		last.Entries, op, FormatNs(last.Ops[op].P50ns), r, FormatNs(base.Ops[op].P50ns), base.Entries, factor)
 	return k
 }
 
@@ -142,8 +142,9 @@ func roundDown2(n int) int {
 
 func round2(x float64) float64 { return math.Round(x*100) / 100 }
 
-// fmtNs prints a duration in ns as µs or ms with three figures.
-func fmtNs(ns int64) string {
+// FormatNs prints a duration in nanoseconds as ns, µs or ms with three
+// significant figures.
+func FormatNs(ns int64) string {
 	switch {
 	case ns >= 1e6:
 		return fmt.Sprintf("%.3gms", float64(ns)/1e6)

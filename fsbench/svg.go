@@ -69,7 +69,7 @@ func SVG(r *Result) string {
 	for d := ly0; d <= ly1; d++ {
 		y := py(math.Pow(10, d))
 		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%.0f" y2="%.1f" stroke="#bbb"/>`+"\n", left, y, float64(left)+pw, y)
-		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end" dominant-baseline="middle">%s</text>`+"\n", left-8, y, fmtNs(int64(math.Pow(10, d))))
+		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end" dominant-baseline="middle">%s</text>`+"\n", left-8, y, FormatNs(int64(math.Pow(10, d))))
 		for _, m := range []float64{2, 5} {
 			if d < ly1 {
 				y := py(m * math.Pow(10, d))

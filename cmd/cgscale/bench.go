@@ -221,7 +221,7 @@ func printBench(w io.Writer, r *fsbench.Result) {
 			fmt.Fprintf(w, "%9d", s.Entries)
 			for _, op := range fsbench.Ops {
 				l := s.Ops[op]
-				fmt.Fprintf(w, "  %-19s", fmtNs(l.P50ns)+" / "+fmtNs(l.P99ns))
+				fmt.Fprintf(w, "  %-19s", fsbench.FormatNs(l.P50ns)+" / "+fsbench.FormatNs(l.P99ns))
 			}
 			fmt.Fprintf(w, "\n")
 		}
@@ -263,7 +263,7 @@ func printBench(w io.Writer, r *fsbench.Result) {
 			if s.Writers == ws.Recommended {
 				mark = "  <- knee"
 			}
-			fmt.Fprintf(w, "%8d  %10.0f  %10s  %10s%s\n", s.Writers, s.PerSec, fmtNs(s.P50ns), fmtNs(s.P99ns), mark)
+			fmt.Fprintf(w, "%8d  %10.0f  %10s  %10s%s\n", s.Writers, s.PerSec, fsbench.FormatNs(s.P50ns), fsbench.FormatNs(s.P99ns), mark)
 		}
 		if ws.Recommended == 0 {
 			fmt.Fprintf(w, "No recommendation: not every writer count ran.\n")
@@ -280,16 +280,6 @@ func printBench(w io.Writer, r *fsbench.Result) {
 	if r.Stopped != "" {
 		fmt.Fprintf(w, "\nPARTIAL: the run stopped early (%s); the figures above are what was measured.\n", r.Stopped)
 	}
-}
-
-func fmtNs(ns int64) string {
-	switch {
-	case ns >= 1e6:
-		return fmt.Sprintf("%.3gms", float64(ns)/1e6)
-	case ns >= 1e3:
-		return fmt.Sprintf("%.3gµs", float64(ns)/1e3)
-	}
-	return fmt.Sprintf("%dns", ns)
 }
 
 func fmtBytes(n int) string {
