@@ -61,8 +61,8 @@ func lookupSweep(ctx context.Context, o *Options, scratch, volume string, cold, 
 		if errors.As(err, &ll) {
 			res.DirLimit = &DirLimit{
 				Entries: ll.entries,
-				Reason: fmt.Sprintf("creating subdirectory %d in %s failed with EMLINK: "+
-					"this filesystem holds at most %d subdirectories in one directory", ll.entries+1, ll.path, ll.entries),
+				Reason: fmt.Sprintf("creating subdirectory %d of one directory failed with EMLINK: "+
+					"this filesystem holds at most %d subdirectories in one directory", ll.entries+1, ll.entries),
 			}
 			return nil
 		}

@@ -58,7 +58,7 @@ func SVG(r *Result) string {
 	}
 	pad := (lx1 - lx0) * 0.04
 	lx0, lx1 = lx0-pad, lx1+pad
-	ly0, ly1 := math.Floor(math.Log10(ymin)), math.Ceil(math.Log10(ymax))
+	ly0, ly1 := math.Floor(math.Log10(ymin/1.15)), math.Ceil(math.Log10(ymax*1.15)) // no point on the frame
 	if ly1 == ly0 {
 		ly1++
 	}
