@@ -3,6 +3,7 @@ module github.com/cgscale/cgscale
 go 1.26.8
 
 require (
+	github.com/karrick/godirwalk v1.17.0
 	github.com/rogpeppe/go-internal v1.16.0
 	github.com/schollz/progressbar/v3 v3.19.1
 	github.com/spf13/afero v1.15.0

@@ -36,6 +36,7 @@ func commands() []*command {
 	return []*command{
 		genCommand(),
 		tuneCommand(),
+		benchCommand(),
 		versionCommand(),
 		moveCommand(),
 	}

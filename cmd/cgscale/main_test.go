@@ -5,8 +5,10 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -18,8 +20,12 @@ import (
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"cgscale": func() {
+			// Signals are handled as in main, so scripts can interrupt a run.
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			e := &env{stdout: os.Stdout, stderr: os.Stderr, stderrTTY: term.IsTerminal(int(os.Stderr.Fd())), getenv: os.Getenv}
-			os.Exit(run(context.Background(), e, os.Args[1:]))
+			code := run(ctx, e, os.Args[1:])
+			stop()
+			os.Exit(code)
 		},
 	})
 }
