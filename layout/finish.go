@@ -46,7 +46,7 @@ func (w *walker) report() *Report {
 		v.Untyped = untyped[dev]
 		if w.opt.Identify != nil {
 			fs := w.opt.Identify(v.Path)
-			v.Filesystem, v.MountPoint, v.Options = fs.Type, fs.MountPoint, fs.Options
+			v.Filesystem, v.MountPoint, v.Options, v.Detail = fs.Type, fs.MountPoint, fs.Options, fs.Detail
 		}
 		r.Volumes = append(r.Volumes, *v)
 	}

@@ -122,6 +122,7 @@ type Volume struct {
 	Filesystem string `json:"filesystem"`
 	MountPoint string `json:"mount_point"`
 	Options    string `json:"mount_options"`
+	Detail     string `json:"detail"`
 	Untyped    int64  `json:"untyped_entries"` // entries without a type from readdir
 	Entries    int64  `json:"entries"`
 }

@@ -63,6 +63,7 @@ type Filesystem struct {
 	Type       string // "ext4", "xfs", "tmpfs"...
 	MountPoint string
 	Options    string
+	Detail     string // one line: type, notable features, device, mount point
 }
 
 // WalkStats are counters a progress display may poll while Walk runs.
@@ -592,7 +593,7 @@ func (s *wstate) walkDir(parent *dirHandle, name string, j job) {
 			// Links elsewhere are entries, never followed.
 		case typ == typeDir:
 			ck := KindOther
-			if k == KindQueue || k == KindMailboxDir {
+			if k == KindQueue || k == KindMailboxDir || k == KindDomainSettings {
 				ck = k
 			}
 			name := string(nm)
