@@ -808,11 +808,21 @@ func isMountRoot(path string, fi fileInfo) bool {
 	return ok && uint64(st.Dev) != fi.dev
 }
 
-// topHeap keeps the largest directories seen, smallest on top.
+// worse orders directories for the top-N list: fewer entries, then the
+// later path, is worse. A total order, so the list does not depend on
+// which worker saw what.
+func worse(a, b DirCount) bool {
+	if a.Entries != b.Entries {
+		return a.Entries < b.Entries
+	}
+	return a.Path > b.Path
+}
+
+// topHeap keeps the largest directories seen, the worst on top.
 type topHeap []DirCount
 
 func (t topHeap) Len() int           { return len(t) }
-func (t topHeap) Less(i, j int) bool { return t[i].Entries < t[j].Entries }
+func (t topHeap) Less(i, j int) bool { return worse(t[i], t[j]) }
 func (t topHeap) Swap(i, j int)      { t[i], t[j] = t[j], t[i] }
 func (t *topHeap) Push(x any)        { *t = append(*t, x.(DirCount)) }
 func (t *topHeap) Pop() any {
@@ -827,7 +837,7 @@ func (t *topHeap) offer(d DirCount, n int) {
 		heap.Push(t, d)
 		return
 	}
-	if d.Entries > (*t)[0].Entries {
+	if worse((*t)[0], d) {
 		(*t)[0] = d
 		heap.Fix(t, 0)
 	}
