@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -451,10 +452,15 @@ func (s *wstate) container(d *domainInfo, j job) container {
 	return c
 }
 
+// deferred is an entry handled after its directory's listing: links (in
+// name order, so that of two links to one place the same one is always
+// followed) and, in a domain directory, its subdirectories (once the
+// domain's scheme is known from all their names).
 type deferred struct {
 	name string
 	kind Kind
 	link bool
+	dom  int32
 }
 
 // walkDir reads one directory: the one named name in parent, or j.path
@@ -573,22 +579,35 @@ func (s *wstate) walkDir(parent *dirHandle, name string, j job) {
 			if j.kind == KindDomain || j.kind == KindMainDomain {
 				// Wait until the domain's scheme is known from all its
 				// subdirectory names.
-				later = append(later, deferred{string(nm), k, isLink})
+				later = append(later, deferred{string(nm), k, isLink, j.dom})
 				return nil
 			}
-			s.enter(h, string(nm), j, k, isLink)
-		case k == KindDomain:
-			domainsHere++
+			if isLink {
+				later = append(later, deferred{string(nm), k, true, j.dom})
+				return nil
+			}
+			s.enter(h, string(nm), j, k, false)
+		case k == KindDomain || k == KindMainDomain:
+			if k == KindDomain {
+				domainsHere++
+			}
 			name := string(nm)
-			path := j.path + "/" + name
-			idx := w.registerDomain(name, path, KindDomain)
-			s.enterDomain(h, name, path, idx, KindDomain, isLink)
-		case k == KindMainDomain:
-			path := j.path + "/" + string(nm)
-			idx := w.registerDomain(MainDomainName, path, KindMainDomain)
-			s.enterDomain(h, string(nm), path, idx, KindMainDomain, isLink)
+			dname := name
+			if k == KindMainDomain {
+				dname = MainDomainName
+			}
+			idx := w.registerDomain(dname, j.path+"/"+name, k)
+			if isLink {
+				later = append(later, deferred{name, k, true, idx})
+				return nil
+			}
+			s.enterDomain(h, name, idx, k, false)
 		case k == KindDomainSub || k == KindDomains:
-			s.enter(h, string(nm), j, k, isLink)
+			if isLink {
+				later = append(later, deferred{string(nm), k, true, -1})
+				return nil
+			}
+			s.enter(h, string(nm), j, k, false)
 		case isLink:
 			// Links elsewhere are entries, never followed.
 		case typ == typeDir:
@@ -628,15 +647,20 @@ func (s *wstate) walkDir(parent *dirHandle, name string, j job) {
 		w.domDirs = append(w.domDirs, DirCount{Path: j.path, Entries: domainsHere, Kind: j.kind})
 		w.smu.Unlock()
 	}
-	if later != nil {
-		names := make([]string, 0, len(later))
+	if j.kind == KindDomain || j.kind == KindMainDomain {
+		var names []string
 		for _, d := range later {
 			if d.kind == KindAccountSub {
 				names = append(names, d.name)
 			}
 		}
 		dom.scheme = inferPlacement(names)
-		for _, d := range later {
+	}
+	sort.Slice(later, func(a, b int) bool { return later[a].name < later[b].name })
+	for _, d := range later {
+		if d.kind == KindDomain || d.kind == KindMainDomain {
+			s.enterDomain(h, d.name, d.dom, d.kind, d.link)
+		} else {
 			s.enter(h, d.name, j, d.kind, d.link)
 		}
 	}
@@ -665,8 +689,8 @@ func (s *wstate) enter(h *dirHandle, name string, j job, k Kind, isLink bool) {
 }
 
 // enterDomain walks a domain directory, following it once if it is a link.
-func (s *wstate) enterDomain(h *dirHandle, name, path string, idx int32, k Kind, isLink bool) {
-	cj := job{path: path, kind: k, dom: idx}
+func (s *wstate) enterDomain(h *dirHandle, name string, idx int32, k Kind, isLink bool) {
+	cj := job{path: s.w.domain(idx).path, kind: k, dom: idx}
 	if isLink {
 		if !s.w.relocate(h, name, cj) {
 			return
