@@ -1,6 +1,9 @@
 package layout
 
-import "bytes"
+import (
+	"bytes"
+	"fmt"
+)
 
 // Kind says what an entry of the store is. The walker decides it from the
 // entry's name, its type, and the kind of the directory that holds it.
@@ -49,6 +52,17 @@ func (k Kind) String() string {
 
 // MarshalText writes the kind's name, so JSON reports carry words.
 func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// UnmarshalText reads a kind's name back.
+func (k *Kind) UnmarshalText(b []byte) error {
+	for i, n := range kindNames {
+		if n == string(b) {
+			*k = Kind(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown kind %q", b)
+}
 
 // IsAccount reports whether entries of kind k are accounts.
 func (k Kind) IsAccount() bool { return k == KindAccount || k == KindMboxAccount }

@@ -632,7 +632,7 @@ func (s *wstate) walkDir(parent *dirHandle, name string, j job) {
 		a := s.agg(j.dom)
 		a.dirs++
 		a.entries += n
-		if n > a.largest.Entries {
+		if n > a.largest.Entries || a.largest.Path == "" {
 			a.largest = DirCount{Path: j.path, Entries: n, Kind: j.kind}
 		}
 	}
