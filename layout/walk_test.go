@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -13,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/cgscale/cgscale/errs"
+	"github.com/cgscale/cgscale/internal/testfs"
 )
 
 // build makes a tree under root: "a/b/" is a directory, "a/f" an empty
@@ -352,5 +354,34 @@ func TestWalkWritesNothing(t *testing.T) {
 	walkOK(t, base, WalkOptions{Jobs: 1})
 	if after := manifest(t, base); !reflect.DeepEqual(before, after) {
 		t.Errorf("the walk changed the store:\nbefore %v\nafter  %v", before, after)
+	}
+}
+
+// A store mounted read-only (and one whose modes deny writing) scans the
+// same as the writable original.
+func TestWalkReadOnlyStore(t *testing.T) {
+	base := t.TempDir()
+	sampleStore(t, base)
+	want := walkOK(t, base, WalkOptions{})
+	if os.Geteuid() != 0 {
+		testfs.Unavailable(t, "a read-only bind mount needs root: run the tests as root (CI does)")
+	}
+	ro := t.TempDir()
+	for _, args := range [][]string{{"--bind", base, ro}, {"-o", "remount,bind,ro", ro}} {
+		if out, err := exec.Command("mount", args...).CombinedOutput(); err != nil {
+			t.Fatalf("mount %v: %v %s", args, err, out)
+		}
+	}
+	t.Cleanup(func() { exec.Command("umount", ro).Run() })
+	if err := os.WriteFile(filepath.Join(ro, "probe"), nil, 0o644); err == nil {
+		t.Fatal("the bind mount is writable")
+	}
+	if out, err := exec.Command("chmod", "-R", "a-w", base).CombinedOutput(); err != nil {
+		t.Fatalf("chmod: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("chmod", "-R", "u+w", base).Run() })
+	got := walkOK(t, ro, WalkOptions{Sizes: true})
+	if got.Totals.Accounts != want.Totals.Accounts || got.Totals.Entries != want.Totals.Entries || got.Totals.Directories != want.Totals.Directories || !got.Complete {
+		t.Errorf("read-only store: %+v; writable: %+v", got.Totals, want.Totals)
 	}
 }
