@@ -35,27 +35,27 @@ echo "== generating $accounts accounts"
 entries=$(find "$base" "$t/v2/cg" | wc -l)
 echo "   $entries entries (base and second volume)"
 
-# run NAME CMD...: times RUNS runs (wall seconds, peak RSS in KB) into $t/NAME
-run() {
+# once NAME CMD...: times one run (wall seconds, peak RSS in KB), appended to $t/NAME
+once() {
   local name=$1; shift
-  "$@" >/dev/null 2>&1 || true            # warm the cache
-  : >"$t/$name"
-  for _ in $(seq "$runs"); do
-    /usr/bin/time -f "%e %M" -o "$t/$name.one" "$@" >/dev/null 2>/dev/null || true
-    cat "$t/$name.one" >>"$t/$name"
-  done
+  /usr/bin/time -f "%e %M" -o "$t/$name.one" "$@" >/dev/null 2>/dev/null || true
+  tail -n 1 "$t/$name.one" >>"$t/$name"   # GNU time may first note a non-zero exit
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 col() { awk -v c="$2" '{print $c}' "$t/$1"; }
 
-run find find "$base" "$t/v2/cg"
-run scan "$bin" scan --progress never "$base"
-run scan_sizes "$bin" scan --progress never --sizes "$base"
-if command -v gdu >/dev/null; then
-  peer="gdu -n -p"; run peer gdu -n -p "$base"
-else
-  peer="du -s"; run peer du -s "$base"
-fi
+if command -v gdu >/dev/null; then peer=(gdu -n -p "$base"); else peer=(du -s "$base"); fi
+sync
+# Warm the cache, then interleave the tools run by run, so a passing load
+# on the machine weighs on all of them alike.
+find "$base" "$t/v2/cg" >/dev/null; "$bin" scan --sizes "$base" >/dev/null 2>&1 || true; "${peer[@]}" >/dev/null
+for _ in $(seq "$runs"); do
+  once find find "$base" "$t/v2/cg"
+  once scan "$bin" scan --progress never "$base"
+  once peer "${peer[@]}"
+  once scan_sizes "$bin" scan --progress never --sizes "$base"
+done
+peer="${peer[*]:0:${#peer[@]}-1}"
 
 find_s=$(col find 1 | median); scan_s=$(col scan 1 | median)
 sizes_s=$(col scan_sizes 1 | median); peer_s=$(col peer 1 | median)
