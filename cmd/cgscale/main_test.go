@@ -32,6 +32,12 @@ func TestScript(t *testing.T) {
 			for _, k := range []string{"CGSCALE_VOLUMES", "CGSCALE_REQUIRE_VOLUMES", "CI"} {
 				env.Setenv(k, os.Getenv(k))
 			}
+			// Shared fixtures (fake /proc trees and the like) under testdata/.
+			td, err := filepath.Abs(filepath.Join("..", "..", "testdata"))
+			if err != nil {
+				return err
+			}
+			env.Setenv("CGSCALE_TESTDATA", td)
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
