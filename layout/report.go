@@ -124,7 +124,6 @@ type Volume struct {
 	Options    string `json:"mount_options"`
 	Detail     string `json:"detail"`
 	Untyped    int64  `json:"untyped_entries"` // entries without a type from readdir
-	Entries    int64  `json:"entries"`
 }
 
 // PathError is a directory that could not be read.
