@@ -34,6 +34,7 @@ type command struct {
 // commands lists every subcommand, in the order `cgscale help` shows them.
 func commands() []*command {
 	return []*command{
+		scanCommand(),
 		genCommand(),
 		tuneCommand(),
 		benchCommand(),
