@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/afero"
+
+	"github.com/cgscale/cgscale/errs"
+	"github.com/cgscale/cgscale/layout"
+)
+
+func genCommand() *command {
+	c := &command{
+		name:    "gen",
+		summary: "generate a realistic sample store (for demos, tests and benchmarks)",
+		usage:   "gen [flags] DIR",
+		help: `
+Writes a CommuniGate Pro store under DIR: the Main Domain in Accounts/,
+secondary domains in Domains/ (each with its Settings/), multi-mailbox
+accounts (<name>.macnt/ with INBOX.mbox or an INBOX.mdir/ mailbox directory)
+and single-mailbox accounts (<name>.mbox with .settings and .info siblings),
+a Queue/ backlog, storage mount points and relocation links to a second
+directory. The same flags and --seed always give the same tree.
+
+The first secondary domain gets the --skew share of the accounts and is flat
+whenever --flat-fraction is above 0; the other domains share the rest with a
+long tail. Domains that are not flat place accounts in subdirectories by
+--scheme. DIR must be new or empty (or pass --force-into). gen never writes
+a ProcessID file and refuses a DIR that has one.
+
+Examples:
+  cgscale gen /var/tmp/store
+  cgscale gen --accounts 20000 --domains 12 --skew 0.3 --flat-fraction 0.25 /var/tmp/store
+  cgscale gen --scheme prefix:2 --domain-subdirs prefix:1 --mdir-fraction 0.1 /var/tmp/store
+  cgscale gen --big-mailbox 5000 --queue 2000 --json /var/tmp/store
+  cgscale gen --relocate-to /mnt/vol2/cg --relocate 2 /var/tmp/store`,
+	}
+	c.run = func(ctx context.Context, e *env, args []string) error {
+		fs := e.flags(c)
+		seed := fs.Uint64("seed", 1, "seed: the same seed and flags give the same tree")
+		accounts := fs.Int("accounts", 1000, "accounts in all, Main Domain included")
+		domains := fs.Int("domains", 10, "secondary domains")
+		skew := fs.Float64("skew", 0.3, "share of the secondary domains' accounts that the first domain gets")
+		flat := fs.Float64("flat-fraction", 0.5, "share of secondary domains that are flat (the rest use --scheme)")
+		scheme := fs.String("scheme", layout.DefaultScheme.String(), "account subdirectory scheme: prefix:N or hash:N")
+		domSubs := fs.String("domain-subdirs", "", "place domains in domain subdirectories by this scheme (prefix:N or hash:N)")
+		single := fs.Float64("single-fraction", 0.2, "share of single-mailbox accounts")
+		mdirFrac := fs.Float64("mdir-fraction", 0.05, "share of multi-mailbox accounts whose INBOX is a mailbox directory")
+		mdirMsgs := fs.Int("mdir-messages", 20, "messages in each mailbox directory")
+		big := fs.Int("big-mailbox", 0, "give the first domain's first account an INBOX.mdir of this many messages")
+		queue := fs.Int("queue", 100, "message files in the Queue/ backlog")
+		mounts := fs.Int("mounts", 0, "secondary domains with a storage mount point (<name>.mnt) holding a tenth of their accounts")
+		relocTo := fs.String("relocate-to", "", "second directory for relocated domains, mount points or subdirectories")
+		reloc := fs.Int("relocate", 0, "how many secondary domains get a relocated directory (default 1 with --relocate-to)")
+		relative := fs.Bool("relative-links", false, "write relative link text (default: absolute)")
+		force := fs.Bool("force-into", false, "write into DIR even when it is not empty")
+		workers := fs.Int("workers", 8, "parallel file writers")
+		asJSON := fs.Bool("json", false, "print the result as JSON (schema "+layout.GenSchema+")")
+		progress := progressFlag(fs)
+		if err := e.parse(c, fs, args); err != nil {
+			return err
+		}
+		if fs.NArg() != 1 {
+			return errs.Errorf(errs.Usage, c.name, "", "run `cgscale help gen`", "want exactly one DIR, got %d arguments", fs.NArg())
+		}
+		o := layout.GenOptions{
+			Seed: *seed, Accounts: *accounts, Domains: *domains, Skew: *skew,
+			FlatFraction: *flat, SingleFraction: *single, MdirFraction: *mdirFrac,
+			MdirMessages: *mdirMsgs, BigMailbox: *big, Queue: *queue, Mounts: *mounts,
+			RelocateTo: *relocTo, Relocate: *reloc, RelativeLinks: *relative,
+			ForceInto: *force, Workers: *workers, Progress: &layout.GenProgress{},
+		}
+		if *workers < 1 {
+			return errs.Errorf(errs.Usage, c.name, "", "use --workers 1 or more", "--workers %d", *workers)
+		}
+		var err error
+		if o.Scheme, err = layout.ParseScheme(*scheme); err != nil {
+			return errs.New(errs.Usage, c.name, "", fmt.Errorf("--scheme: %w", err), "use prefix:N (N 1 to 4) or hash:N (N 2 to 65536)")
+		}
+		if *domSubs != "" {
+			s, err := layout.ParseScheme(*domSubs)
+			if err != nil {
+				return errs.New(errs.Usage, c.name, "", fmt.Errorf("--domain-subdirs: %w", err), "use prefix:N (N 1 to 4) or hash:N (N 2 to 65536)")
+			}
+			o.DomainSubdirs = &s
+		}
+		if o.RelocateTo != "" && !fs.Changed("relocate") {
+			o.Relocate = 1
+		}
+		if err := o.Validate(); err != nil {
+			return err
+		}
+		p := o.Progress
+		stop, err := e.startProgress(*progress, "gen", func() (int64, int64) {
+			return p.AccountsDone.Load(), p.AccountsTotal.Load()
+		})
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		res, err := layout.Generate(ctx, afero.NewOsFs(), fs.Arg(0), o)
+		stop()
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			enc := json.NewEncoder(e.stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(res)
+		}
+		printGen(e.stdout, res, o, time.Since(start))
+		return nil
+	}
+	return c
+}
+
+func printGen(w io.Writer, r *layout.GenResult, o layout.GenOptions, took time.Duration) {
+	flat, largest := 0, layout.GenDomain{}
+	for _, d := range r.DomainList {
+		if !d.Main && d.Layout == "flat" {
+			flat++
+		}
+		if !d.Main && d.Accounts > largest.Accounts {
+			largest = d
+		}
+	}
+	fmt.Fprintf(w, "generated store %s (seed %d) in %s\n", r.Base, r.Seed, took.Round(time.Millisecond))
+	fmt.Fprintf(w, "  domains:       %d secondary (%d flat, %d in subdirectories %s) and the Main Domain\n", r.Domains, flat, r.Domains-flat, o.Scheme)
+	fmt.Fprintf(w, "  accounts:      %d (%d multi-mailbox, %d single-mailbox)\n", r.Accounts, r.Multi, r.Single)
+	if largest.Accounts > 0 {
+		fmt.Fprintf(w, "  largest:       %s with %d accounts (%s) in %s\n", largest.Name, largest.Accounts, largest.Layout, largest.Path)
+	}
+	fmt.Fprintf(w, "  mailbox dirs:  %d holding %d messages (largest %d)\n", r.MailboxDirs, r.MdirMsgs, r.Largest)
+	fmt.Fprintf(w, "  queue:         %d messages\n", r.Queue)
+	for _, l := range r.Relocations {
+		fmt.Fprintf(w, "  relocated:     %s -> %s\n", l.Path, l.Text)
+	}
+	fmt.Fprintf(w, "  written:       %d directories, %d files, %d symlinks, %s\n", r.Dirs, r.Files, r.Links, humanBytes(r.Bytes))
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
