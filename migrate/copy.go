@@ -1,0 +1,547 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cgscale/cgscale/errs"
+)
+
+// Counters are bumped by the workers of a copy, verify or removal; a
+// progress reporter may read them at any time.
+type Counters struct {
+	Entries atomic.Int64 // entries handled
+	Bytes   atomic.Int64 // content bytes copied or checksummed
+}
+
+// XattrLoss is one extended attribute that the target refused.
+type XattrLoss struct {
+	Path string // relative to the moved tree
+	Name string
+	Err  string
+}
+
+// CopyStats counts what a copy made.
+type CopyStats struct {
+	Dirs, Files, HardLinks, Symlinks, Special int64
+	Bytes                                     int64
+	XattrLosses                               []XattrLoss
+}
+
+type copyOpts struct {
+	jobs     int
+	counters *Counters
+}
+
+// copier copies one directory tree with every piece of metadata, using
+// directory file descriptors throughout so that depth is not limited by
+// PATH_MAX. One goroutine walks and creates directories, links and special
+// files; a bounded pool copies regular files. A directory's own mode,
+// owner and times are set when the last entry below it is done.
+type copier struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	opts   copyOpts
+
+	rootDev   uint64
+	dstRootFd int
+
+	links map[fileKey]string // walker only: first copy of a multiply linked file
+
+	jobs chan *fileJob
+	wg   sync.WaitGroup
+	bufs sync.Pool
+
+	noCopyRange atomic.Bool
+	noSendfile  atomic.Bool
+
+	mu    sync.Mutex
+	err   error
+	stats CopyStats
+}
+
+type fileKey struct{ dev, ino uint64 }
+
+type dnode struct {
+	parent       *dnode
+	name         string
+	rel          string
+	srcFd, dstFd int
+	st           unix.Stat_t
+	pending      atomic.Int32
+	top          bool // the sentinel above the root: fds not owned
+}
+
+type fileJob struct {
+	dir   *dnode
+	name  string
+	st    unix.Stat_t
+	dstFd int // already created (for multiply linked files), or -1
+}
+
+// copyTree copies srcParentFd/srcName to dstParentFd/dstName, which must
+// not exist. On error the partial copy is left for the caller to remove.
+func copyTree(ctx context.Context, srcParentFd int, srcName string, dstParentFd int, dstName string, opts copyOpts) (CopyStats, error) {
+	if opts.jobs < 1 {
+		opts.jobs = 1
+	}
+	if opts.counters == nil {
+		opts.counters = &Counters{}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c := &copier{ctx: ctx, cancel: cancel, opts: opts, links: map[fileKey]string{},
+		jobs: make(chan *fileJob, 4*opts.jobs)}
+	c.bufs.New = func() any { b := make([]byte, 1<<20); return &b }
+
+	var st unix.Stat_t
+	if err := lstatAt(srcParentFd, srcName, &st); err != nil {
+		return c.stats, errs.New(errs.Failed, "stat", srcName, err, "")
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return c.stats, errs.Errorf(errs.Failed, "copy", srcName, "", "not a directory")
+	}
+	c.rootDev = st.Dev
+	top := &dnode{top: true, srcFd: srcParentFd, dstFd: dstParentFd}
+	top.pending.Store(1)
+	srcFd, err := openDirAt(srcParentFd, srcName)
+	if err != nil {
+		return c.stats, errs.New(errs.Failed, "open directory", srcName, err, "")
+	}
+	if err := unix.Mkdirat(dstParentFd, dstName, 0o700); err != nil {
+		unix.Close(srcFd)
+		return c.stats, c.targetErr("create directory", dstName, err)
+	}
+	dstFd, err := openDirAt(dstParentFd, dstName)
+	if err != nil {
+		unix.Close(srcFd)
+		return c.stats, errs.New(errs.Failed, "open directory", dstName, err, "")
+	}
+	c.dstRootFd = dstFd
+	root := &dnode{parent: top, name: dstName, rel: ".", srcFd: srcFd, dstFd: dstFd, st: st}
+	root.pending.Store(1)
+	top.pending.Add(1)
+	c.copyXattrs(srcFd, "", dstFd, "", ".")
+	c.stats.Dirs++
+
+	for i := 0; i < opts.jobs; i++ {
+		c.wg.Add(1)
+		go c.worker()
+	}
+	c.walk(root)
+	close(c.jobs)
+	c.wg.Wait()
+	if c.err == nil && ctx.Err() != nil {
+		c.err = ctx.Err()
+	}
+	return c.stats, c.err
+}
+
+func (c *copier) fail(err error) {
+	c.mu.Lock()
+	if c.err == nil {
+		c.err = err
+	}
+	c.mu.Unlock()
+	c.cancel()
+}
+
+func (c *copier) failed() bool { return c.ctx.Err() != nil }
+
+// targetErr describes a failure to write the target, naming full targets.
+func (c *copier) targetErr(op, rel string, err error) error {
+	if isNoSpace(err) {
+		return errs.New(errs.Failed, op, showPath(rel), fmt.Errorf("target out of space, inodes, or directory index: %w", err),
+			"the partial copy is removed; free space on the target (or pick a larger volume) and run the move again")
+	}
+	return errs.New(errs.Failed, op, showPath(rel), err, "")
+}
+
+func (c *copier) walk(n *dnode) {
+	defer c.done(n)
+	names, err := listDir(n.srcFd)
+	if err != nil {
+		c.fail(errs.New(errs.Failed, "read directory", showPath(n.rel), err, "the source could not be read completely, so it cannot be moved"))
+		return
+	}
+	for _, name := range names {
+		if c.failed() {
+			return
+		}
+		rel := joinRel(n.rel, name)
+		if n.rel == "." {
+			rel = name
+		}
+		var st unix.Stat_t
+		if err := lstatAt(n.srcFd, name, &st); err != nil {
+			c.fail(errs.New(errs.Failed, "stat", showPath(rel), err, "the source could not be read completely, so it cannot be moved"))
+			return
+		}
+		c.opts.counters.Entries.Add(1)
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFDIR:
+			if st.Dev != c.rootDev {
+				c.fail(errs.Errorf(errs.Failed, "copy", showPath(rel), "unmount it or move it separately",
+					"another filesystem is mounted here"))
+				return
+			}
+			child, err := c.mkdir(n, name, rel, &st)
+			if err != nil {
+				c.fail(err)
+				return
+			}
+			c.walk(child)
+		case unix.S_IFREG:
+			job := &fileJob{dir: n, name: name, st: st, dstFd: -1}
+			if st.Nlink > 1 {
+				key := fileKey{uint64(st.Dev), st.Ino}
+				if first, ok := c.links[key]; ok {
+					if err := unix.Linkat(c.dstRootFd, first, n.dstFd, name, 0); err != nil {
+						c.fail(c.targetErr("hard link", rel, err))
+						return
+					}
+					c.count(func(s *CopyStats) { s.HardLinks++ })
+					continue
+				}
+				fd, err := unix.Openat(n.dstFd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+				if err != nil {
+					c.fail(c.targetErr("create", rel, err))
+					return
+				}
+				job.dstFd = fd
+				c.links[key] = rel
+			}
+			n.pending.Add(1)
+			select {
+			case c.jobs <- job:
+			case <-c.ctx.Done():
+				if job.dstFd >= 0 {
+					unix.Close(job.dstFd)
+				}
+				c.done(n)
+				return
+			}
+		case unix.S_IFLNK:
+			if err := c.symlink(n, name, rel, &st); err != nil {
+				c.fail(err)
+				return
+			}
+		default:
+			if err := c.special(n, name, rel, &st); err != nil {
+				c.fail(err)
+				return
+			}
+		}
+	}
+}
+
+func (c *copier) count(f func(*CopyStats)) {
+	c.mu.Lock()
+	f(&c.stats)
+	c.mu.Unlock()
+}
+
+func (c *copier) mkdir(n *dnode, name, rel string, st *unix.Stat_t) (*dnode, error) {
+	if err := unix.Mkdirat(n.dstFd, name, 0o700); err != nil {
+		return nil, c.targetErr("create directory", rel, err)
+	}
+	srcFd, err := openDirAt(n.srcFd, name)
+	if err != nil {
+		return nil, errs.New(errs.Failed, "open directory", showPath(rel), err, "the source could not be read completely, so it cannot be moved")
+	}
+	dstFd, err := openDirAt(n.dstFd, name)
+	if err != nil {
+		unix.Close(srcFd)
+		return nil, errs.New(errs.Failed, "open directory", showPath(rel), err, "")
+	}
+	c.copyXattrs(srcFd, "", dstFd, "", rel)
+	child := &dnode{parent: n, name: name, rel: rel, srcFd: srcFd, dstFd: dstFd, st: *st}
+	child.pending.Store(1)
+	n.pending.Add(1)
+	c.count(func(s *CopyStats) { s.Dirs++ })
+	return child, nil
+}
+
+// done ends one pending item of n; the last one sets n's metadata and
+// closes it, then ends n's own item in its parent.
+func (c *copier) done(n *dnode) {
+	for n != nil && !n.top {
+		if n.pending.Add(-1) != 0 {
+			return
+		}
+		if !c.failed() {
+			if err := setOwnerMode(n.dstFd, &n.st); err != nil {
+				c.fail(errs.New(errs.Failed, "set owner and mode", showPath(n.rel), err, ""))
+			} else if err := unix.UtimesNanoAt(n.parent.dstFd, n.name, timespecs(&n.st), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+				c.fail(errs.New(errs.Failed, "set times", showPath(n.rel), err, ""))
+			}
+		}
+		unix.Close(n.srcFd)
+		unix.Close(n.dstFd)
+		n = n.parent
+	}
+}
+
+func setOwnerMode(fd int, st *unix.Stat_t) error {
+	if err := unix.Fchown(fd, int(st.Uid), int(st.Gid)); err != nil {
+		return err
+	}
+	return unix.Fchmod(fd, st.Mode&0o7777)
+}
+
+func (c *copier) worker() {
+	defer c.wg.Done()
+	bp := c.bufs.Get().(*[]byte)
+	defer c.bufs.Put(bp)
+	for job := range c.jobs {
+		if !c.failed() {
+			if err := c.copyFile(job, *bp); err != nil {
+				c.fail(err)
+			}
+		} else if job.dstFd >= 0 {
+			unix.Close(job.dstFd)
+		}
+		c.done(job.dir)
+	}
+}
+
+func (c *copier) copyFile(job *fileJob, buf []byte) error {
+	n := job.dir
+	rel := joinRel(n.rel, job.name)
+	if n.rel == "." {
+		rel = job.name
+	}
+	dst := job.dstFd
+	defer func() {
+		if dst >= 0 {
+			unix.Close(dst)
+		}
+	}()
+	src, err := unix.Openat(n.srcFd, job.name, fileFlags, 0)
+	if err != nil {
+		return errs.New(errs.Failed, "open", showPath(rel), err, "the source could not be read completely, so it cannot be moved")
+	}
+	defer unix.Close(src)
+	var st unix.Stat_t
+	if err := unix.Fstat(src, &st); err != nil {
+		return errs.New(errs.Failed, "stat", showPath(rel), err, "")
+	}
+	if st.Ino != job.st.Ino || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return errs.Errorf(errs.Failed, "copy", showPath(rel), "pause delivery to the moved tree, then run the move again",
+			"the source changed while it was copied")
+	}
+	if dst < 0 {
+		dst, err = unix.Openat(n.dstFd, job.name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if err != nil {
+			return c.targetErr("create", rel, err)
+		}
+	}
+	copied, err := c.copyData(src, dst, &st, buf)
+	if err != nil {
+		return c.targetErr("copy", rel, err)
+	}
+	if err := setOwnerMode(dst, &st); err != nil {
+		return errs.New(errs.Failed, "set owner and mode", showPath(rel), err, "")
+	}
+	c.copyXattrs(src, "", dst, "", rel)
+	if err := unix.Close(dst); err != nil {
+		dst = -1
+		return c.targetErr("close", rel, err)
+	}
+	dst = -1
+	if err := unix.UtimesNanoAt(n.dstFd, job.name, timespecs(&st), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return errs.New(errs.Failed, "set times", showPath(rel), err, "")
+	}
+	c.count(func(s *CopyStats) { s.Files++; s.Bytes += copied })
+	return nil
+}
+
+// copyData copies the contents of src to dst, keeping holes of sparse files.
+func (c *copier) copyData(src, dst int, st *unix.Stat_t, buf []byte) (int64, error) {
+	size := st.Size
+	if size == 0 {
+		return 0, nil
+	}
+	if st.Blocks*512 >= size {
+		return c.copyRange(src, dst, 0, size, buf)
+	}
+	var total int64
+	off := int64(0)
+	for off < size {
+		data, err := unix.Seek(src, off, unix.SEEK_DATA)
+		if errors.Is(err, unix.ENXIO) {
+			break
+		}
+		if err != nil { // no hole support: copy the rest as it is
+			n, err := c.copyRange(src, dst, off, size, buf)
+			return total + n, err
+		}
+		hole, err := unix.Seek(src, data, unix.SEEK_HOLE)
+		if err != nil {
+			return total, err
+		}
+		if hole > size {
+			hole = size
+		}
+		n, err := c.copyRange(src, dst, data, hole, buf)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		off = hole
+	}
+	if err := unix.Ftruncate(dst, size); err != nil {
+		return total, err
+	}
+	return total, nil
+}
+
+// copyRange copies bytes [off, end) at the same offsets: copy_file_range
+// first, then sendfile, then read and write, each dropped for the rest of
+// the copy once the kernel refuses it.
+func (c *copier) copyRange(src, dst int, off, end int64, buf []byte) (int64, error) {
+	start := off
+	for off < end && !c.noCopyRange.Load() {
+		r, w := off, off
+		n, err := unix.CopyFileRange(src, &r, dst, &w, int(min(end-off, 1<<30)), 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			if off == start && refused(err) {
+				c.noCopyRange.Store(true)
+				break
+			}
+			return off - start, err
+		}
+		if n == 0 {
+			return off - start, errShrunk
+		}
+		off += int64(n)
+		c.opts.counters.Bytes.Add(int64(n))
+	}
+	if off < end && !c.noSendfile.Load() {
+		if _, err := unix.Seek(dst, off, 0); err != nil {
+			return off - start, err
+		}
+		for off < end {
+			r := off
+			n, err := unix.Sendfile(dst, src, &r, int(min(end-off, 1<<30)))
+			if err == unix.EINTR || err == unix.EAGAIN {
+				continue
+			}
+			if err != nil {
+				if refused(err) {
+					c.noSendfile.Store(true)
+					break
+				}
+				return off - start, err
+			}
+			if n == 0 {
+				return off - start, errShrunk
+			}
+			off += int64(n)
+			c.opts.counters.Bytes.Add(int64(n))
+		}
+	}
+	for off < end {
+		want := int(min(end-off, int64(len(buf))))
+		n, err := unix.Pread(src, buf[:want], off)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return off - start, err
+		}
+		if n == 0 {
+			return off - start, errShrunk
+		}
+		for w := 0; w < n; {
+			m, err := unix.Pwrite(dst, buf[w:n], off+int64(w))
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				return off - start, err
+			}
+			w += m
+		}
+		off += int64(n)
+		c.opts.counters.Bytes.Add(int64(n))
+	}
+	return off - start, nil
+}
+
+var errShrunk = errors.New("the file got shorter while it was copied")
+
+func refused(err error) bool {
+	return errors.Is(err, unix.EXDEV) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EOPNOTSUPP) ||
+		errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EBADF) || errors.Is(err, unix.EPERM)
+}
+
+// copyXattrs copies every extended attribute; each one the target refuses
+// is recorded by name and the others are still copied. With a descriptor
+// of -1 the path is used instead (symbolic links, special files).
+func (c *copier) copyXattrs(srcFd int, srcPath string, dstFd int, dstPath string, rel string) {
+	attrs, err := xattrs(srcFd, srcPath)
+	if err != nil {
+		c.fail(errs.New(errs.Failed, "read extended attributes", showPath(rel), err, "the source could not be read completely, so it cannot be moved"))
+		return
+	}
+	for name, val := range attrs {
+		var err error
+		if dstFd >= 0 {
+			err = unix.Fsetxattr(dstFd, name, val, 0)
+		} else {
+			err = unix.Lsetxattr(dstPath, name, val, 0)
+		}
+		if err != nil {
+			c.count(func(s *CopyStats) {
+				s.XattrLosses = append(s.XattrLosses, XattrLoss{Path: showPath(rel), Name: name, Err: err.Error()})
+			})
+		}
+	}
+}
+
+func (c *copier) symlink(n *dnode, name, rel string, st *unix.Stat_t) error {
+	text, err := readlinkAt(n.srcFd, name)
+	if err != nil {
+		return errs.New(errs.Failed, "read link", showPath(rel), err, "the source could not be read completely, so it cannot be moved")
+	}
+	if err := unix.Symlinkat(text, n.dstFd, name); err != nil {
+		return c.targetErr("create link", rel, err)
+	}
+	if err := unix.Fchownat(n.dstFd, name, int(st.Uid), int(st.Gid), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return errs.New(errs.Failed, "set owner", showPath(rel), err, "")
+	}
+	c.copyXattrs(-1, procPath(n.srcFd, name), -1, procPath(n.dstFd, name), rel)
+	if err := unix.UtimesNanoAt(n.dstFd, name, timespecs(st), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return errs.New(errs.Failed, "set times", showPath(rel), err, "")
+	}
+	c.count(func(s *CopyStats) { s.Symlinks++ })
+	return nil
+}
+
+// special copies a fifo, socket or device node.
+func (c *copier) special(n *dnode, name, rel string, st *unix.Stat_t) error {
+	if err := unix.Mknodat(n.dstFd, name, st.Mode, int(st.Rdev)); err != nil {
+		return c.targetErr("create", rel, err)
+	}
+	if err := unix.Fchownat(n.dstFd, name, int(st.Uid), int(st.Gid), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return errs.New(errs.Failed, "set owner", showPath(rel), err, "")
+	}
+	if err := unix.Fchmodat(n.dstFd, name, st.Mode&0o7777, 0); err != nil {
+		return errs.New(errs.Failed, "set mode", showPath(rel), err, "")
+	}
+	c.copyXattrs(-1, procPath(n.srcFd, name), -1, procPath(n.dstFd, name), rel)
+	if err := unix.UtimesNanoAt(n.dstFd, name, timespecs(st), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return errs.New(errs.Failed, "set times", showPath(rel), err, "")
+	}
+	c.count(func(s *CopyStats) { s.Special++ })
+	return nil
+}

@@ -1,0 +1,34 @@
+// Package migrate changes the shape of a store safely: it holds the store
+// lock, refuses while the mail server runs, records every step in a journal
+// that a later run can finish, and relocates directories to other volumes
+// (copy with full metadata, verify, swap in a symbolic link atomically,
+// delete the old tree without ever following a link out of it).
+//
+// # Journal format
+//
+// A journal is one file, BASE/.cgscale/journal/<id>.jsonl, of JSON lines.
+// Each line is one Record. The file is only ever appended to; each append
+// is written and fsynced before the step it describes is taken further, and
+// the directory is fsynced when the file is created, so after a crash or a
+// power loss the journal shows at least every step that had completed.
+// A torn last line (a write cut short) is ignored when the journal is read.
+//
+// A job starts with {"kind":"job","step":"begin"} and ends with
+// {"kind":"job","step":"end","note":"done"|"rolled back"|...}; a journal
+// without the end record is unfinished and must be resumed before the store
+// is changed again. Between them come the records of each operation, told
+// apart by "op" (its index in the job) and "kind":
+//
+//   - kind "move" (a relocation): "begin" (src, dst, link text, temp name,
+//     target device and filesystem id, options), then "copied" (the copy is
+//     complete and synced), "verified", "swapped" (src is now the link and
+//     temp holds the old directory), "removed" or "kept" (the old tree is
+//     gone, or renamed to the kept path), "done"; or "rolled back" when the
+//     move was abandoned before the swap with the source untouched.
+//   - kind "rename" (for plan execution): "begin" with src and dst, "done".
+//
+// Until "swapped" the source is the truth and resuming restarts the copy
+// from scratch; from "swapped" on the copy is the truth and resuming
+// finishes the clean-up. The swap itself is checked on disk, not only in
+// the journal, since a crash can fall between the rename and its record.
+package migrate

@@ -1,0 +1,181 @@
+package migrate
+
+import (
+	"bytes"
+	"errors"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// listDir returns the names in the open directory fd, without "." and "..".
+// It is the package's one directory reader. Unlike the standard library it
+// keeps entries whose inode number reads as zero (some FUSE filesystems
+// report real entries that way), so nothing is silently dropped.
+func listDir(fd int) ([]string, error) {
+	if _, err := unix.Seek(fd, 0, 0); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 32<<10)
+	var names []string
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n <= 0 {
+			return names, nil
+		}
+		b := buf[:n]
+		for len(b) > 0 {
+			// struct linux_dirent64: ino u64, off s64, reclen u16, type u8, name.
+			if len(b) < 19 {
+				return nil, unix.EIO
+			}
+			reclen := int(*(*uint16)(unsafe.Pointer(&b[16])))
+			if reclen < 19 || reclen > len(b) {
+				return nil, unix.EIO
+			}
+			name := b[19:reclen]
+			if i := bytes.IndexByte(name, 0); i >= 0 {
+				name = name[:i]
+			}
+			if s := string(name); s != "." && s != ".." {
+				names = append(names, s)
+			}
+			b = b[reclen:]
+		}
+	}
+}
+
+const (
+	dirFlags  = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	fileFlags = unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_CLOEXEC | unix.O_NOCTTY
+)
+
+func openDirAt(dirfd int, name string) (int, error) {
+	for {
+		fd, err := unix.Openat(dirfd, name, dirFlags, 0)
+		if err != unix.EINTR {
+			return fd, err
+		}
+	}
+}
+
+func lstatAt(dirfd int, name string, st *unix.Stat_t) error {
+	return unix.Fstatat(dirfd, name, st, unix.AT_SYMLINK_NOFOLLOW)
+}
+
+func readlinkAt(dirfd int, name string) (string, error) {
+	for size := 256; ; size *= 2 {
+		buf := make([]byte, size)
+		n, err := unix.Readlinkat(dirfd, name, buf)
+		if err != nil {
+			return "", err
+		}
+		if n < size {
+			return string(buf[:n]), nil
+		}
+	}
+}
+
+// procPath names entry name of the open directory dirfd by a short path,
+// for calls that have no *at form (the l*xattr family).
+func procPath(dirfd int, name string) string {
+	return "/proc/self/fd/" + strconv.Itoa(dirfd) + "/" + name
+}
+
+// xattrs lists the extended attributes of an open file (fd >= 0) or of the
+// entry path (fd < 0, not following a final link) with their values.
+func xattrs(fd int, path string) (map[string][]byte, error) {
+	var list func([]byte) (int, error)
+	var get func(string, []byte) (int, error)
+	if fd >= 0 {
+		list = func(b []byte) (int, error) { return unix.Flistxattr(fd, b) }
+		get = func(n string, b []byte) (int, error) { return unix.Fgetxattr(fd, n, b) }
+	} else {
+		list = func(b []byte) (int, error) { return unix.Llistxattr(path, b) }
+		get = func(n string, b []byte) (int, error) { return unix.Lgetxattr(path, n, b) }
+	}
+	buf := make([]byte, 1024)
+	n, err := list(buf)
+	for errors.Is(err, unix.ERANGE) {
+		if n, err = list(nil); err != nil {
+			break
+		}
+		buf = make([]byte, n+256)
+		n, err = list(buf)
+	}
+	if errors.Is(err, unix.ENOTSUP) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	out := map[string][]byte{}
+	for _, name := range strings.Split(strings.TrimRight(string(buf[:n]), "\x00"), "\x00") {
+		if name == "" {
+			continue
+		}
+		val := make([]byte, 256)
+		m, err := get(name, val)
+		for errors.Is(err, unix.ERANGE) {
+			if m, err = get(name, nil); err != nil {
+				break
+			}
+			val = make([]byte, m+64)
+			m, err = get(name, val)
+		}
+		if errors.Is(err, unix.ENODATA) { // removed meanwhile
+			continue
+		}
+		if err != nil {
+			return nil, &xattrError{name: name, err: err}
+		}
+		out[name] = val[:m]
+	}
+	return out, nil
+}
+
+type xattrError struct {
+	name string
+	err  error
+}
+
+func (e *xattrError) Error() string { return "attribute " + e.name + ": " + e.err.Error() }
+func (e *xattrError) Unwrap() error { return e.err }
+
+// showPath makes a path printable: names that are not valid UTF-8 or hold
+// control characters are quoted Go-style, so the bytes can be recovered.
+func showPath(p string) string {
+	if utf8.ValidString(p) && !strings.ContainsFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return p
+	}
+	return strconv.Quote(p)
+}
+
+// isNoSpace tells errors that mean the target is full (blocks, inodes,
+// directory index, quota, file size limit).
+func isNoSpace(err error) bool {
+	return errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) || errors.Is(err, unix.EFBIG)
+}
+
+func joinRel(dir, name string) string {
+	if dir == "" {
+		return name
+	}
+	return dir + "/" + name
+}
+
+func timespecs(st *unix.Stat_t) []unix.Timespec {
+	return []unix.Timespec{st.Atim, st.Mtim}
+}

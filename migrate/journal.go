@@ -1,0 +1,229 @@
+package migrate
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cgscale/cgscale/errs"
+)
+
+// Record is one line of a journal (see the package documentation).
+type Record struct {
+	Seq  int       `json:"seq"`
+	Time time.Time `json:"time"`
+	Op   int       `json:"op"`
+	Kind string    `json:"kind"` // "job", "move", "rename"
+	Step string    `json:"step"`
+	Src  string    `json:"src,omitempty"`
+	Dst  string    `json:"dst,omitempty"`
+	Link string    `json:"link,omitempty"` // text of the symbolic link put at Src
+	Temp string    `json:"temp,omitempty"` // name, in Src's directory, used by the swap
+	Kept string    `json:"kept,omitempty"` // where the old tree was kept
+	// Made lists directories the operation created above Dst, outermost first.
+	Made []string `json:"made,omitempty"`
+	Dev  uint64   `json:"dev,omitempty"`  // device of the target volume
+	FSID string   `json:"fsid,omitempty"` // filesystem id of the target volume (statfs f_fsid)
+	// Opts holds the options a resumed run needs, as flag-like strings.
+	Opts map[string]string `json:"opts,omitempty"`
+	Note string            `json:"note,omitempty"`
+}
+
+// Journal steps shared by all operations.
+const (
+	StepBegin      = "begin"
+	StepEnd        = "end"
+	StepDone       = "done"
+	StepRolledBack = "rolled back"
+)
+
+// Journal is an open, append-only journal file.
+type Journal struct {
+	ID   string
+	Path string
+	f    *os.File
+	seq  int
+}
+
+// JournalDir is where the journals of the store at base live.
+func JournalDir(base string) string { return filepath.Join(base, StateDir, "journal") }
+
+// CreateJournal starts a new journal for a job in the store at base.
+func CreateJournal(base string) (*Journal, error) {
+	dir := JournalDir(base)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, errs.New(errs.Failed, "create journal directory", dir, err, "check that the store base is writable")
+	}
+	id := time.Now().UTC().Format("20060102T150405.000000000Z") + "-" + pidString()
+	id = strings.ReplaceAll(id, ".", "")
+	path := filepath.Join(dir, id+".jsonl")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, errs.New(errs.Failed, "create journal", path, err, "")
+	}
+	if err := syncDir(dir); err != nil {
+		f.Close()
+		return nil, errs.New(errs.Failed, "sync journal directory", dir, err, "")
+	}
+	return &Journal{ID: id, Path: path, f: f}, nil
+}
+
+// OpenJournal reads the journal at path and opens it for further appends.
+func OpenJournal(path string) (*Journal, []Record, error) {
+	recs, err := ReadJournal(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, errs.New(errs.Failed, "open journal", path, err, "")
+	}
+	j := &Journal{ID: strings.TrimSuffix(filepath.Base(path), ".jsonl"), Path: path, f: f}
+	if n := len(recs); n > 0 {
+		j.seq = recs[n-1].Seq
+	}
+	return j, recs, nil
+}
+
+// ReadJournal returns the records of the journal at path. A torn last line
+// is dropped; a damaged line elsewhere is an error.
+func ReadJournal(path string) ([]Record, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, errs.New(errs.Failed, "read journal", path, err, "")
+	}
+	var recs []Record
+	lines := bytes.Split(data, []byte("\n"))
+	for i, line := range lines {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var r Record
+		if err := json.Unmarshal(line, &r); err != nil {
+			if i == len(lines)-1 { // no newline after it: a torn write
+				break
+			}
+			return nil, errs.Errorf(errs.Failed, "read journal", path,
+				"the journal is damaged; inspect it before changing the store again",
+				"line %d: %v", i+1, err)
+		}
+		recs = append(recs, r)
+	}
+	return recs, nil
+}
+
+// Append writes r (numbered and timed) and makes it durable.
+func (j *Journal) Append(r Record) error {
+	j.seq++
+	r.Seq = j.seq
+	r.Time = time.Now().UTC()
+	line, err := json.Marshal(r)
+	if err != nil {
+		return errs.New(errs.Failed, "write journal", j.Path, err, "")
+	}
+	line = append(line, '\n')
+	if _, err := j.f.Write(line); err != nil {
+		return errs.New(errs.Failed, "write journal", j.Path, err, "free space on the store's volume, then run with --resume")
+	}
+	if err := j.f.Sync(); err != nil {
+		return errs.New(errs.Failed, "sync journal", j.Path, err, "")
+	}
+	return nil
+}
+
+// Close closes the journal file.
+func (j *Journal) Close() error {
+	if j == nil || j.f == nil {
+		return nil
+	}
+	err := j.f.Close()
+	j.f = nil
+	return err
+}
+
+// Finished reports whether recs hold the end record of their job.
+func Finished(recs []Record) bool {
+	for _, r := range recs {
+		if r.Kind == "job" && r.Step == StepEnd {
+			return true
+		}
+	}
+	return false
+}
+
+// Unfinished lists the journals of the store at base that have no end
+// record, oldest first.
+func Unfinished(base string) ([]string, error) {
+	dir := JournalDir(base)
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, errs.New(errs.Failed, "read journal directory", dir, err, "")
+	}
+	var out []string
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".jsonl") {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		recs, err := ReadJournal(p)
+		if err != nil {
+			return nil, err
+		}
+		if !Finished(recs) {
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// lastStep returns the last step recorded for operation op of the given kind.
+func lastStep(recs []Record, op int, kind string) (Record, bool) {
+	var last Record
+	found := false
+	for _, r := range recs {
+		if r.Op == op && r.Kind == kind {
+			last, found = r, true
+		}
+	}
+	return last, found
+}
+
+// beginRecord returns the begin record of operation op of the given kind.
+func beginRecord(recs []Record, op int, kind string) (Record, bool) {
+	for _, r := range recs {
+		if r.Op == op && r.Kind == kind && r.Step == StepBegin {
+			return r, true
+		}
+	}
+	return Record{}, false
+}
+
+func syncDir(dir string) error {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return unix.Fsync(fd)
+}
+
+// reached reports whether step s was recorded for op/kind.
+func reached(recs []Record, op int, kind, s string) bool {
+	for _, r := range recs {
+		if r.Op == op && r.Kind == kind && r.Step == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,566 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cgscale/cgscale/errs"
+)
+
+// MoveOptions says what to relocate where, and how.
+type MoveOptions struct {
+	Src       string // a domain, *.sub or *.mnt directory of a store
+	VolumeDir string // a directory on the target volume
+	Relative  bool   // make the link relative (default absolute)
+	// MetaOnly verifies names, types, sizes, modes, owners, times, link
+	// texts and attributes, but not contents (--verify=meta).
+	MetaOnly       bool
+	KeepSource     bool // keep the old tree under a .cgscale-kept name
+	AllowXattrLoss bool // swap even if the target refused some attributes
+	AllowRunning   bool // do not refuse when the server runs
+	Jobs           int  // parallel file copies and checksums
+	Views          []View
+	Counters       *Counters
+	// Phase, when set, is called as each phase starts: "scan", "copy",
+	// "verify", "swap", "remove".
+	Phase func(phase string)
+
+	skipSpaceCheck bool // tests: reach the copy on a target that is too small
+}
+
+func (o *MoveOptions) phase(p string) {
+	if o.Phase != nil {
+		o.Phase(p)
+	}
+}
+
+// MovePlan is what a move will do, worked out without changing anything.
+type MovePlan struct {
+	Source     string     `json:"source"`
+	Kind       string     `json:"kind"`
+	Base       string     `json:"base"`
+	Dest       string     `json:"dest"`
+	Link       string     `json:"link"`
+	Relative   bool       `json:"relative"`
+	LinkWhy    string     `json:"link_why"`
+	Totals     Totals     `json:"totals"`
+	Target     TargetInfo `json:"target"`
+	NeedBytes  int64      `json:"need_bytes"`
+	NeedInodes int64      `json:"need_inodes"`
+	Warnings   []string   `json:"warnings"`
+
+	made []string // directories to create above Dest, outermost first
+	uid  int
+	gid  int
+}
+
+// MoveResult is the outcome of a move or of a resumed one.
+type MoveResult struct {
+	Plan     *MovePlan   `json:"plan"`
+	Outcome  string      `json:"outcome"` // "moved", "rolled back", "nothing to resume"
+	Copy     CopyStats   `json:"copy"`
+	Verify   VerifyStats `json:"verify"`
+	Swap     string      `json:"swap,omitempty"` // "exchange" or "two renames"
+	Kept     string      `json:"kept,omitempty"`
+	Journal  string      `json:"journal,omitempty"`
+	Resumed  bool        `json:"resumed"`
+	Warnings []string    `json:"warnings,omitempty"`
+}
+
+func refusedf(op, path, hint, format string, args ...any) error {
+	return errs.Errorf(errs.Refused, op, path, hint, format, args...)
+}
+
+// PlanMove checks everything a move needs and changes nothing in the
+// store (the probe works in a scratch directory on the target).
+func PlanMove(ctx context.Context, opts MoveOptions) (*MovePlan, error) {
+	opts.phase("scan")
+	r, err := Classify(opts.Src)
+	if err != nil {
+		return nil, err
+	}
+	var sst, pst unix.Stat_t
+	if err := unix.Lstat(r.Path, &sst); err != nil {
+		return nil, errs.New(errs.BadInput, "stat", r.Path, err, "give an existing directory of the store")
+	}
+	switch sst.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+	case unix.S_IFLNK:
+		return nil, refusedf("move", r.Path, "move the directory the link points to, or remove the link first",
+			"already a symbolic link (relocated before?)")
+	default:
+		return nil, refusedf("move", r.Path, "", "not a directory")
+	}
+	if err := unix.Stat(filepath.Dir(r.Path), &pst); err != nil {
+		return nil, errs.New(errs.Failed, "stat", filepath.Dir(r.Path), err, "")
+	}
+	if pst.Dev != sst.Dev {
+		return nil, refusedf("move", r.Path, "copy its contents elsewhere by other means, or unmount it first",
+			"is itself a mount point; a mounted directory cannot be swapped for a link")
+	}
+	vol, err := filepath.Abs(opts.VolumeDir)
+	if err != nil {
+		return nil, errs.New(errs.BadInput, "resolve", opts.VolumeDir, err, "")
+	}
+	ti, err := statTarget(vol)
+	if err != nil {
+		return nil, err
+	}
+	realVol, err := filepath.EvalSymlinks(vol)
+	if err != nil {
+		return nil, errs.New(errs.BadInput, "resolve", vol, err, "")
+	}
+	// Target inside the source, or the same directory: by device and inode.
+	for p := realVol; ; p = filepath.Dir(p) {
+		var st unix.Stat_t
+		if err := unix.Stat(p, &st); err == nil && st.Dev == sst.Dev && st.Ino == sst.Ino {
+			if p == realVol {
+				return nil, refusedf("check target", vol, "give a directory on another volume", "the target is the source directory itself")
+			}
+			return nil, refusedf("check target", vol, "give a directory on another volume", "the target is inside the source %s", r.Path)
+		}
+		if p == "/" || p == "." {
+			break
+		}
+	}
+	if ti.Dev == sst.Dev {
+		a, b := mountID(r.Path), mountID(realVol)
+		if a == 0 || b == 0 || a == b {
+			dest := filepath.Join(vol, r.Rel)
+			return nil, refusedf("check target", vol,
+				fmt.Sprintf("a plain rename does it: mkdir -p %s && mv %s %s && ln -s %s %s",
+					filepath.Dir(dest), r.Path, dest, dest, r.Path),
+				"the target is on the same filesystem as the source; moving the data is not needed")
+		}
+		// Same device through another mount (a bind mount): rename gives
+		// EXDEV there, so the copy is the way.
+	}
+	p := &MovePlan{Source: r.Path, Kind: r.Kind, Base: r.Base, Dest: filepath.Join(vol, r.Rel),
+		Relative: opts.Relative, Target: ti, uid: int(sst.Uid), gid: int(sst.Gid)}
+	var dst unix.Stat_t
+	if err := unix.Lstat(p.Dest, &dst); err == nil {
+		return nil, refusedf("check target", p.Dest, "remove it (an old copy?) or choose another volume directory", "already exists")
+	} else if !errors.Is(err, unix.ENOENT) {
+		return nil, errs.New(errs.Failed, "stat", p.Dest, err, "")
+	}
+	for d := filepath.Dir(p.Dest); d != vol && len(d) > len(vol); d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); errors.Is(err, os.ErrNotExist) {
+			p.made = append([]string{d}, p.made...)
+		}
+	}
+	if opts.Relative {
+		from, err := filepath.EvalSymlinks(filepath.Dir(r.Path))
+		if err != nil {
+			return nil, errs.New(errs.Failed, "resolve", filepath.Dir(r.Path), err, "")
+		}
+		rel, err := filepath.Rel(from, filepath.Join(realVol, r.Rel))
+		if err != nil {
+			return nil, errs.New(errs.Failed, "relative link", r.Path, err, "")
+		}
+		p.Link = rel
+		p.LinkWhy = "relative (--relative): it resolves wherever the store and the volume are seen under the same common parent, as in a container that mounts both"
+	} else {
+		p.Link = p.Dest
+		p.LinkWhy = "absolute (the default): it resolves from any working directory and keeps working if the store's base is moved or mounted elsewhere, but only where " + vol + " is visible at that same path"
+	}
+	if len(opts.Views) > 0 {
+		if !serverSees(opts.Views, r.Path, p.Link, p.Dest) {
+			p.Warnings = append(p.Warnings, fmt.Sprintf("the link %s -> %s does not resolve to %s in the server's view (--server-view): inside that container or chroot the domain would vanish; mount the volume there or use --relative", r.Path, p.Link, p.Dest))
+		}
+	} else if !opts.Relative {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("if the server runs in a container or chroot, %s must be visible there at the same path, or the link dangles; --server-view HOST=SEEN checks this", vol))
+	}
+
+	pfd, err := unix.Open(filepath.Dir(r.Path), dirFlags&^unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, errs.New(errs.Failed, "open directory", filepath.Dir(r.Path), err, "")
+	}
+	defer unix.Close(pfd)
+	t, err := scanTree(ctx, pfd, filepath.Base(r.Path))
+	if err != nil {
+		return nil, err
+	}
+	p.Totals = t
+	if t.SharedOut > 0 {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("%d files also have hard links outside %s; they become separate copies (%d bytes more on the target) and their link counts in the store drop", t.SharedOut, r.Path, t.SharedOutBytes))
+	}
+	p.NeedBytes = t.Allocated + t.Allocated/100 + 4<<20
+	p.NeedInodes = t.Inodes + t.Inodes/100 + 16
+	if !opts.skipSpaceCheck {
+		if uint64(p.NeedBytes) > ti.FreeBytes {
+			return p, refusedf("check target", vol, "free space there or choose a larger volume",
+				"not enough space: the tree needs %d bytes (allocated, each inode once, plus 1%%), the target has %d free", p.NeedBytes, ti.FreeBytes)
+		}
+		if ti.TotalInodes > 0 && uint64(p.NeedInodes) > ti.FreeInodes {
+			return p, refusedf("check target", vol, "choose a volume with more inodes (mkfs -N or a smaller -i)",
+				"not enough inodes: the tree needs %d, the target has %d free", p.NeedInodes, ti.FreeInodes)
+		}
+	}
+	p.Target.Probe = probeTarget(vol, strconv.Itoa(os.Getpid()))
+	for _, pr := range p.Target.Probe {
+		if pr.Err == "" {
+			continue
+		}
+		if strings.HasPrefix(pr.Op, "user.*") && opts.AllowXattrLoss {
+			p.Warnings = append(p.Warnings, "the target refuses user.* extended attributes ("+pr.Err+"); they will be lost (--allow-xattr-loss)")
+			continue
+		}
+		hint := "choose a target that supports what the mail server does (links, renames, exclusive creates)"
+		if strings.HasPrefix(pr.Op, "user.*") {
+			hint = "choose a target with extended attributes, or accept their loss with --allow-xattr-loss"
+		}
+		return p, refusedf("probe target", vol, hint, "%s fails there: %s", pr.Op, pr.Err)
+	}
+	return p, nil
+}
+
+// Move relocates opts.Src to opts.VolumeDir under the store lock, with a
+// journal of its own: plan, copy, verify, swap, remove.
+func Move(ctx context.Context, opts MoveOptions) (*MoveResult, error) {
+	r, err := Classify(opts.Src)
+	if err != nil {
+		return nil, err
+	}
+	lock, err := Lock(r.Base)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock()
+	if !opts.AllowRunning {
+		if err := GuardServer(r.Base); err != nil {
+			return nil, err
+		}
+	}
+	if open, err := Unfinished(r.Base); err != nil {
+		return nil, err
+	} else if len(open) > 0 {
+		return nil, refusedf("move", r.Path, "run `cgscale move --resume "+r.Base+"` first (or --abort)",
+			"an earlier change of this store is unfinished (journal %s)", open[0])
+	}
+	plan, err := PlanMove(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	j, err := CreateJournal(r.Base)
+	if err != nil {
+		return nil, err
+	}
+	defer j.Close()
+	if err := j.Append(Record{Kind: "job", Step: StepBegin, Note: "move"}); err != nil {
+		return nil, err
+	}
+	res, err := RunRelocation(ctx, j, 0, plan, opts)
+	return res, endJob(j, res, err)
+}
+
+// endJob writes the job's end record unless the job must be resumed.
+func endJob(j *Journal, res *MoveResult, err error) error {
+	if errs.KindOf(err) == errs.Interrupted || errors.Is(err, context.Canceled) || res == nil || res.Outcome == "" {
+		return err
+	}
+	if e := j.Append(Record{Kind: "job", Step: StepEnd, Note: res.Outcome}); e != nil && err == nil {
+		return e
+	}
+	return err
+}
+
+// relocation is one move being carried out, rebuilt from its journal on resume.
+type relocation struct {
+	j     *Journal
+	op    int
+	begin Record
+	opts  MoveOptions
+	res   *MoveResult
+}
+
+func (r *relocation) src() string     { return r.begin.Src }
+func (r *relocation) name() string    { return filepath.Base(r.begin.Src) }
+func (r *relocation) oldName() string { return r.begin.Temp + ".old" }
+func (r *relocation) step(s, note string) error {
+	return r.j.Append(Record{Op: r.op, Kind: "move", Step: s, Note: note})
+}
+
+// RunRelocation carries out plan as operation op of the job journaled in j.
+// It writes the operation's records, not the job's end.
+func RunRelocation(ctx context.Context, j *Journal, op int, plan *MovePlan, opts MoveOptions) (*MoveResult, error) {
+	flags := map[string]string{"verify": "full", "keep-source": "false", "allow-xattr-loss": "false", "jobs": strconv.Itoa(opts.Jobs)}
+	if opts.MetaOnly {
+		flags["verify"] = "meta"
+	}
+	if opts.KeepSource {
+		flags["keep-source"] = "true"
+	}
+	if opts.AllowXattrLoss {
+		flags["allow-xattr-loss"] = "true"
+	}
+	begin := Record{Op: op, Kind: "move", Step: StepBegin, Src: plan.Source, Dst: plan.Dest, Link: plan.Link,
+		Temp: ".cgscale-" + j.ID + "-" + strconv.Itoa(op), Made: plan.made, Dev: plan.Target.Dev, FSID: plan.Target.FSID,
+		Opts: flags}
+	if err := j.Append(begin); err != nil {
+		return nil, err
+	}
+	r := &relocation{j: j, op: op, begin: begin, opts: opts,
+		res: &MoveResult{Plan: plan, Journal: j.Path, Warnings: plan.Warnings}}
+	if err := r.makeParents(plan); err != nil {
+		return r.res, r.rollback(ctx, err)
+	}
+	return r.res, r.fromCopy(ctx)
+}
+
+// makeParents creates the directories above Dest on the target with the
+// mode and owner of their counterparts in the store.
+func (r *relocation) makeParents(plan *MovePlan) error {
+	vol := plan.Target.VolumeDir
+	for _, d := range plan.made {
+		rel, _ := filepath.Rel(vol, d)
+		mode, uid, gid := os.FileMode(0o755), -1, -1
+		var st unix.Stat_t
+		if unix.Stat(filepath.Join(plan.Base, rel), &st) == nil {
+			mode, uid, gid = os.FileMode(st.Mode&0o777), int(st.Uid), int(st.Gid)
+		}
+		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+			return errs.New(errs.Failed, "create directory", d, err, "")
+		}
+		_ = os.Lchown(d, uid, gid)
+		_ = os.Chmod(d, mode)
+	}
+	return nil
+}
+
+func (r *relocation) interrupted(err error) error {
+	return errs.New(errs.Interrupted, "move", r.src(), err,
+		"the source is untouched until the swap; run `cgscale move --resume "+r.baseHint()+"` to finish, or --abort to roll back")
+}
+
+func (r *relocation) baseHint() string {
+	if c, err := Classify(r.src()); err == nil {
+		return c.Base
+	}
+	return "BASE"
+}
+
+func isCancel(ctx context.Context, err error) bool {
+	return ctx.Err() != nil || errors.Is(err, context.Canceled)
+}
+
+// fromCopy runs copy, verify, swap and clean-up. Any partial copy left by
+// an earlier attempt is removed first: until the swap the source is the truth.
+func (r *relocation) fromCopy(ctx context.Context) error {
+	o := r.opts
+	spfd, err := unix.Open(filepath.Dir(r.src()), dirFlags&^unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return r.rollback(ctx, errs.New(errs.Failed, "open directory", filepath.Dir(r.src()), err, ""))
+	}
+	defer unix.Close(spfd)
+	dpfd, err := unix.Open(filepath.Dir(r.begin.Dst), dirFlags&^unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return r.rollback(ctx, errs.New(errs.Failed, "open directory", filepath.Dir(r.begin.Dst), err, ""))
+	}
+	defer unix.Close(dpfd)
+	dname := filepath.Base(r.begin.Dst)
+	if err := removeTree(ctx, dpfd, dname, o.Jobs, nil); err != nil {
+		return r.failed(ctx, err)
+	}
+	o.phase("copy")
+	cs, err := copyTree(ctx, spfd, r.name(), dpfd, dname, copyOpts{jobs: o.Jobs, counters: o.Counters})
+	r.res.Copy = cs
+	if err != nil {
+		return r.failed(ctx, err)
+	}
+	if err := unix.Syncfs(dpfd); err != nil {
+		return r.failed(ctx, errs.New(errs.Failed, "sync target", r.begin.Dst, err, ""))
+	}
+	if len(cs.XattrLosses) > 0 && !o.AllowXattrLoss {
+		l := cs.XattrLosses[0]
+		return r.rollback(ctx, errs.Errorf(errs.Failed, "copy extended attributes", r.src(),
+			"the copy is removed and the source kept; use a target that takes them, or rerun with --allow-xattr-loss",
+			"the target refused %d extended attribute(s), first %s on %s: %s", len(cs.XattrLosses), l.Name, l.Path, l.Err))
+	}
+	if err := r.step("copied", fmt.Sprintf("%d files, %d bytes", cs.Files, cs.Bytes)); err != nil {
+		return err
+	}
+	o.phase("verify")
+	vs, err := verifyTree(ctx, spfd, r.name(), dpfd, dname, verifyOpts{checksums: !o.MetaOnly, jobs: o.Jobs, counters: o.Counters})
+	r.res.Verify = vs
+	if err != nil {
+		return r.failed(ctx, err)
+	}
+	if vs.Count > 0 {
+		m := vs.Mismatches[0]
+		return r.rollback(ctx, errs.Errorf(errs.Failed, "verify", r.src(),
+			"the copy is removed and the source kept; pause delivery to it (stop the server) and move again",
+			"%d difference(s) between the source and the copy, first %s: %s", vs.Count, m.Path, m.What))
+	}
+	if err := r.step("verified", fmt.Sprintf("%d entries, %d files checksummed", vs.Entries, vs.Checksums)); err != nil {
+		return err
+	}
+	o.phase("swap")
+	mode, err := r.swap(spfd)
+	if err != nil {
+		return r.rollback(ctx, err)
+	}
+	r.res.Swap = mode
+	if err := r.step("swapped", mode); err != nil {
+		return err
+	}
+	return r.finish(ctx, spfd)
+}
+
+// failed handles an error before the swap: an interruption is left for
+// --resume, anything else is rolled back.
+func (r *relocation) failed(ctx context.Context, err error) error {
+	if isCancel(ctx, err) {
+		return r.interrupted(ctx.Err())
+	}
+	return r.rollback(ctx, err)
+}
+
+// swap puts the link where the source directory stands. With
+// RENAME_EXCHANGE the two trade places in one step; without it the
+// directory is renamed aside and the link renamed in at once, and the
+// directory is put back if the second rename fails.
+func (r *relocation) swap(pfd int) (string, error) {
+	name, temp := r.name(), r.begin.Temp
+	var st unix.Stat_t
+	if lstatAt(pfd, temp, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		_ = unix.Unlinkat(pfd, temp, 0) // our own link from an interrupted attempt
+	}
+	if err := unix.Symlinkat(r.begin.Link, pfd, temp); err != nil {
+		return "", errs.New(errs.Failed, "create link", filepath.Join(filepath.Dir(r.src()), temp), err, "")
+	}
+	var src unix.Stat_t
+	if err := lstatAt(pfd, name, &src); err != nil {
+		return "", errs.New(errs.Failed, "stat", r.src(), err, "")
+	}
+	_ = unix.Fchownat(pfd, temp, int(src.Uid), int(src.Gid), unix.AT_SYMLINK_NOFOLLOW)
+	// The link must lead to the copy before it replaces anything.
+	var viaLink, dest unix.Stat_t
+	if err := unix.Fstatat(pfd, temp, &viaLink, 0); err != nil || unix.Stat(r.begin.Dst, &dest) != nil ||
+		viaLink.Dev != dest.Dev || viaLink.Ino != dest.Ino {
+		_ = unix.Unlinkat(pfd, temp, 0)
+		return "", errs.Errorf(errs.Failed, "check link", r.src(), "report this; nothing was changed",
+			"the link text %q does not lead to the copy %s", r.begin.Link, r.begin.Dst)
+	}
+	err := unix.Renameat2(pfd, temp, pfd, name, unix.RENAME_EXCHANGE)
+	if err == nil {
+		_ = unix.Fsync(pfd)
+		return "exchange", nil
+	}
+	if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EOPNOTSUPP) {
+		_ = unix.Unlinkat(pfd, temp, 0)
+		return "", errs.New(errs.Failed, "swap", r.src(), err, "")
+	}
+	if err := unix.Renameat(pfd, name, pfd, r.oldName()); err != nil {
+		_ = unix.Unlinkat(pfd, temp, 0)
+		return "", errs.New(errs.Failed, "rename aside", r.src(), err, "")
+	}
+	if err := unix.Renameat(pfd, temp, pfd, name); err != nil {
+		if e := unix.Renameat(pfd, r.oldName(), pfd, name); e != nil {
+			return "", errs.New(errs.Failed, "put back", r.src(), e, "the directory is at "+filepath.Join(filepath.Dir(r.src()), r.oldName())+"; rename it back by hand")
+		}
+		_ = unix.Unlinkat(pfd, temp, 0)
+		return "", errs.New(errs.Failed, "swap", r.src(), err, "")
+	}
+	_ = unix.Fsync(pfd)
+	return "two renames", nil
+}
+
+// finish removes (or keeps) the old tree after the swap.
+func (r *relocation) finish(ctx context.Context, pfd int) error {
+	old := ""
+	for _, n := range []string{r.begin.Temp, r.oldName()} {
+		var st unix.Stat_t
+		if lstatAt(pfd, n, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			old = n
+		}
+	}
+	if old != "" && r.begin.Opts["keep-source"] == "true" {
+		kept := "." + r.name() + ".cgscale-kept-" + r.j.ID
+		if len(kept) > 255 {
+			kept = ".cgscale-kept-" + r.j.ID
+		}
+		if err := unix.Renameat(pfd, old, pfd, kept); err != nil {
+			return errs.New(errs.Failed, "keep", filepath.Join(filepath.Dir(r.src()), old), err, "")
+		}
+		r.res.Kept = filepath.Join(filepath.Dir(r.src()), kept)
+		_ = unix.Fsync(pfd)
+		if err := r.j.Append(Record{Op: r.op, Kind: "move", Step: "kept", Kept: r.res.Kept}); err != nil {
+			return err
+		}
+	} else if old != "" {
+		r.opts.phase("remove")
+		if err := removeTree(ctx, pfd, old, r.opts.Jobs, r.opts.Counters); err != nil {
+			if isCancel(ctx, err) {
+				return errs.New(errs.Interrupted, "remove old tree", r.src(), ctx.Err(),
+					"the move is done (the link is in place); run `cgscale move --resume "+r.baseHint()+"` to finish deleting the old tree")
+			}
+			return errs.New(errs.Failed, "remove old tree", filepath.Join(filepath.Dir(r.src()), old), err,
+				"the move is done (the link is in place); fix the cause and run `cgscale move --resume "+r.baseHint()+"`")
+		}
+		_ = unix.Fsync(pfd)
+		if err := r.step("removed", ""); err != nil {
+			return err
+		}
+	}
+	if err := r.step(StepDone, ""); err != nil {
+		return err
+	}
+	r.res.Outcome = "moved"
+	return nil
+}
+
+// rollback undoes a move before its swap: the partial copy, the temporary
+// link and the directories made above the copy go; the source stays.
+func (r *relocation) rollback(ctx context.Context, cause error) error {
+	if err := r.step("rolling back", causeText(cause)); err != nil {
+		return err
+	}
+	if err := r.undo(); err != nil {
+		return err
+	}
+	if err := r.step(StepRolledBack, ""); err != nil {
+		return err
+	}
+	r.res.Outcome = "rolled back"
+	return cause
+}
+
+func causeText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func (r *relocation) undo() error {
+	if pfd, err := unix.Open(filepath.Dir(r.src()), dirFlags&^unix.O_NOFOLLOW, 0); err == nil {
+		var st unix.Stat_t
+		if lstatAt(pfd, r.begin.Temp, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			_ = unix.Unlinkat(pfd, r.begin.Temp, 0)
+		}
+		unix.Close(pfd)
+	}
+	dpfd, err := unix.Open(filepath.Dir(r.begin.Dst), dirFlags&^unix.O_NOFOLLOW, 0)
+	if err == nil {
+		err = removeTree(context.Background(), dpfd, filepath.Base(r.begin.Dst), r.opts.Jobs, nil)
+		_ = unix.Syncfs(dpfd)
+		unix.Close(dpfd)
+		if err != nil {
+			return errs.New(errs.Failed, "remove partial copy", r.begin.Dst, err,
+				"the source is untouched; remove the partial copy by hand or run `cgscale move --abort "+r.baseHint()+"`")
+		}
+	} else if !errors.Is(err, unix.ENOENT) {
+		return errs.New(errs.Failed, "open directory", filepath.Dir(r.begin.Dst), err, "")
+	}
+	for i := len(r.begin.Made) - 1; i >= 0; i-- {
+		_ = unix.Rmdir(r.begin.Made[i]) // only when empty
+	}
+	return nil
+}

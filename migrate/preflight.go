@@ -1,0 +1,265 @@
+package migrate
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cgscale/cgscale/errs"
+)
+
+// Totals describes a tree about to be moved. Sizes count each inode once.
+type Totals struct {
+	Dirs      int64 `json:"dirs"`
+	Files     int64 `json:"files"`
+	Symlinks  int64 `json:"symlinks"`
+	Special   int64 `json:"special"`
+	Bytes     int64 `json:"bytes"`     // apparent size of the regular files
+	Allocated int64 `json:"allocated"` // bytes of allocated blocks, directories included
+	Inodes    int64 `json:"inodes"`
+	// Files that also have hard links outside the tree: after the move they
+	// are separate copies, and the space they take is counted above.
+	SharedOut      int64 `json:"shared_out"`
+	SharedOutBytes int64 `json:"shared_out_bytes"`
+	LongestPath    int   `json:"longest_path"` // bytes, relative to the tree
+}
+
+// scanTree totals parentFd/name. Any entry that cannot be read refuses the
+// move: a tree that cannot be read completely cannot be verified.
+func scanTree(ctx context.Context, parentFd int, name string) (Totals, error) {
+	var t Totals
+	seen := map[fileKey]uint64{} // multiply linked files: names seen
+	nlink := map[fileKey]uint64{}
+	sizes := map[fileKey]int64{}
+	var rootDev uint64
+	var walk func(dirFd int, name, rel string) error
+	visit := func(dirFd int, name, rel string) error {
+		var st unix.Stat_t
+		if err := lstatAt(dirFd, name, &st); err != nil {
+			return errs.New(errs.Refused, "stat", showPath(rel), err, unreadable)
+		}
+		if len(rel) > t.LongestPath {
+			t.LongestPath = len(rel)
+		}
+		key := fileKey{uint64(st.Dev), st.Ino}
+		if st.Nlink > 1 && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			seen[key]++
+			nlink[key] = uint64(st.Nlink)
+			sizes[key] = st.Blocks * 512
+			if seen[key] > 1 {
+				return nil
+			}
+		}
+		t.Inodes++
+		t.Allocated += st.Blocks * 512
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFDIR:
+			if rootDev == 0 {
+				rootDev = st.Dev
+			} else if st.Dev != rootDev {
+				return errs.Errorf(errs.Refused, "scan", showPath(rel), "unmount it or move it separately", "another filesystem is mounted here")
+			}
+			t.Dirs++
+			return walk(dirFd, name, rel)
+		case unix.S_IFREG:
+			t.Files++
+			t.Bytes += st.Size
+		case unix.S_IFLNK:
+			t.Symlinks++
+		default:
+			t.Special++
+		}
+		return nil
+	}
+	walk = func(dirFd int, name, rel string) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		fd, err := openDirAt(dirFd, name)
+		if err != nil {
+			return errs.New(errs.Refused, "open directory", showPath(rel), err, unreadable)
+		}
+		defer unix.Close(fd)
+		names, err := listDir(fd)
+		if err != nil {
+			return errs.New(errs.Refused, "read directory", showPath(rel), err, unreadable)
+		}
+		for _, n := range names {
+			if err := visit(fd, n, childRel(rel, n)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := visit(parentFd, name, "."); err != nil {
+		return t, err
+	}
+	for k, n := range seen {
+		if n < nlink[k] {
+			t.SharedOut++
+			t.SharedOutBytes += sizes[k]
+		}
+	}
+	return t, nil
+}
+
+// TargetInfo describes the volume a tree moves to.
+type TargetInfo struct {
+	VolumeDir   string        `json:"volume_dir"`
+	Dev         uint64        `json:"dev"`
+	FSID        string        `json:"fsid"`
+	FSType      string        `json:"fstype"`
+	FreeBytes   uint64        `json:"free_bytes"`
+	FreeInodes  uint64        `json:"free_inodes"`
+	TotalInodes uint64        `json:"total_inodes"`
+	Probe       []ProbeResult `json:"probe"`
+}
+
+// ProbeResult is one operation tried on the target.
+type ProbeResult struct {
+	Op  string `json:"op"`
+	Err string `json:"error,omitempty"`
+}
+
+func statTarget(dir string) (TargetInfo, error) {
+	ti := TargetInfo{VolumeDir: dir}
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return ti, errs.New(errs.BadInput, "stat target", dir, err, "give an existing directory on the target volume")
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return ti, errs.Errorf(errs.BadInput, "target", dir, "give a directory on the target volume", "not a directory")
+	}
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(dir, &sfs); err != nil {
+		return ti, errs.New(errs.Failed, "statfs", dir, err, "")
+	}
+	ti.Dev = st.Dev
+	ti.FSID = fmt.Sprintf("%08x%08x", uint32(sfs.Fsid.Val[0]), uint32(sfs.Fsid.Val[1]))
+	ti.FSType = fsTypeName(sfs.Type)
+	ti.FreeBytes = sfs.Bavail * uint64(sfs.Bsize)
+	ti.FreeInodes = sfs.Ffree
+	ti.TotalInodes = sfs.Files
+	return ti, nil
+}
+
+func fsTypeName(t int64) string {
+	switch t {
+	case unix.EXT4_SUPER_MAGIC:
+		return "ext2/3/4"
+	case unix.XFS_SUPER_MAGIC:
+		return "xfs"
+	case unix.BTRFS_SUPER_MAGIC:
+		return "btrfs"
+	case unix.TMPFS_MAGIC:
+		return "tmpfs"
+	case unix.NFS_SUPER_MAGIC:
+		return "nfs"
+	case 0x2fc12fc1:
+		return "zfs"
+	}
+	return fmt.Sprintf("0x%x", t)
+}
+
+// probeTarget tries, in a scratch directory on the target, what a mail
+// server does there: exclusive create, hard link, rename, symbolic link
+// and a user.* extended attribute. The scratch directory is removed.
+func probeTarget(dir, id string) []ProbeResult {
+	scratch := filepath.Join(dir, ".cgscale-probe-"+id)
+	var out []ProbeResult
+	add := func(op string, err error) bool {
+		r := ProbeResult{Op: op}
+		if err != nil {
+			r.Err = err.Error()
+		}
+		out = append(out, r)
+		return err == nil
+	}
+	if !add("mkdir", os.Mkdir(scratch, 0o700)) {
+		return out
+	}
+	defer os.RemoveAll(scratch)
+	a := filepath.Join(scratch, "a")
+	f, err := os.OpenFile(a, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if !add("exclusive create", err) {
+		return out
+	}
+	_, err = f.WriteString("probe\n")
+	f.Close()
+	add("write", err)
+	add("hard link", os.Link(a, filepath.Join(scratch, "b")))
+	add("rename", os.Rename(filepath.Join(scratch, "b"), filepath.Join(scratch, "c")))
+	add("symbolic link", os.Symlink("a", filepath.Join(scratch, "l")))
+	add("user.* extended attribute", unix.Setxattr(a, "user.cgscale.probe", []byte("1"), 0))
+	return out
+}
+
+// mountID is the id of the mount holding path, or 0 when unknown.
+func mountID(path string) uint64 {
+	var stx unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_MNT_ID, &stx); err != nil {
+		return 0
+	}
+	if stx.Mask&unix.STATX_MNT_ID == 0 {
+		return 0
+	}
+	return stx.Mnt_id
+}
+
+// View maps a host path prefix to the path the mail server sees for it
+// (a container volume, a chroot).
+type View struct {
+	Host, Server string
+}
+
+// ParseView reads HOST=SERVER.
+func ParseView(s string) (View, error) {
+	h, sv, ok := strings.Cut(s, "=")
+	if !ok || !filepath.IsAbs(h) || !filepath.IsAbs(sv) {
+		return View{}, errs.Errorf(errs.Usage, "--server-view", s, "write HOSTPATH=SERVERPATH, both absolute, e.g. /srv/vol2=/vol2", "not a view")
+	}
+	return View{Host: filepath.Clean(h), Server: filepath.Clean(sv)}, nil
+}
+
+// serverPath translates a host path through views; ok is false when no
+// view holds it.
+func serverPath(views []View, p string) (string, bool) {
+	best := -1
+	for i, v := range views {
+		if p == v.Host || strings.HasPrefix(p, v.Host+"/") || v.Host == "/" {
+			if best < 0 || len(v.Host) > len(views[best].Host) {
+				best = i
+			}
+		}
+	}
+	if best < 0 {
+		return "", false
+	}
+	v := views[best]
+	rest := strings.TrimPrefix(strings.TrimPrefix(p, v.Host), "/")
+	return filepath.Join(v.Server, rest), true
+}
+
+// serverSees reports whether the server, seeing the host through views,
+// resolves a link at linkPath with text to the host path dest.
+func serverSees(views []View, linkPath, text, dest string) bool {
+	linkSeen, ok := serverPath(views, linkPath)
+	if !ok {
+		return false
+	}
+	destSeen, ok := serverPath(views, dest)
+	if !ok {
+		return false
+	}
+	var resolved string
+	if filepath.IsAbs(text) {
+		resolved = filepath.Clean(text)
+	} else {
+		resolved = filepath.Join(filepath.Dir(linkSeen), text)
+	}
+	return resolved == destSeen
+}

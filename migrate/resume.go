@@ -1,0 +1,175 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cgscale/cgscale/errs"
+)
+
+// Resume finishes the unfinished move journaled in the store at base:
+// before the swap it copies again from the source (the truth until then),
+// after it it completes the clean-up. With abort it rolls back instead,
+// which is possible only before the swap.
+func Resume(ctx context.Context, base string, abort bool, opts MoveOptions) (*MoveResult, error) {
+	lock, err := Lock(base)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock()
+	if !opts.AllowRunning && !abort {
+		if err := GuardServer(base); err != nil {
+			return nil, err
+		}
+	}
+	open, err := Unfinished(base)
+	if err != nil {
+		return nil, err
+	}
+	if len(open) == 0 {
+		return &MoveResult{Outcome: "nothing to resume"}, nil
+	}
+	j, recs, err := OpenJournal(open[0])
+	if err != nil {
+		return nil, err
+	}
+	defer j.Close()
+	var res *MoveResult
+	for op := 0; ; op++ {
+		if _, ok := beginRecord(recs, op, "move"); !ok {
+			break
+		}
+		res, err = ResumeRelocation(ctx, j, recs, op, abort, opts)
+		if err != nil {
+			break
+		}
+	}
+	if res == nil && err == nil {
+		res = &MoveResult{Outcome: "nothing to resume", Journal: j.Path}
+	}
+	return res, endJob(j, res, err)
+}
+
+// ResumeRelocation finishes (or with abort rolls back) operation op of the
+// journal j, whose records so far are recs.
+func ResumeRelocation(ctx context.Context, j *Journal, recs []Record, op int, abort bool, opts MoveOptions) (*MoveResult, error) {
+	begin, _ := beginRecord(recs, op, "move")
+	if b, err := strconv.ParseBool(begin.Opts["keep-source"]); err == nil {
+		opts.KeepSource = b
+	}
+	if b, err := strconv.ParseBool(begin.Opts["allow-xattr-loss"]); err == nil {
+		opts.AllowXattrLoss = b
+	}
+	opts.MetaOnly = begin.Opts["verify"] == "meta"
+	if opts.Jobs < 1 {
+		opts.Jobs, _ = strconv.Atoi(begin.Opts["jobs"])
+	}
+	r := &relocation{j: j, op: op, begin: begin, opts: opts,
+		res: &MoveResult{Plan: &MovePlan{Source: begin.Src, Dest: begin.Dst, Link: begin.Link,
+			Target: TargetInfo{Dev: begin.Dev, FSID: begin.FSID}}, Journal: j.Path, Resumed: true}}
+	last, _ := lastStep(recs, op, "move")
+	switch last.Step {
+	case StepDone:
+		r.res.Outcome = "moved"
+		return r.res, nil
+	case StepRolledBack:
+		r.res.Outcome = "rolled back"
+		return r.res, nil
+	}
+	pfd, err := unix.Open(filepath.Dir(begin.Src), dirFlags&^unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return r.res, errs.New(errs.Failed, "open directory", filepath.Dir(begin.Src), err, "")
+	}
+	defer unix.Close(pfd)
+	state, err := r.swapState(pfd)
+	if err != nil {
+		return r.res, err
+	}
+	if reached(recs, op, "move", "rolling back") && state != swapped {
+		return r.res, r.rollbackOnly()
+	}
+	switch state {
+	case halfSwapped: // between the two renames of the fallback
+		if abort {
+			if err := unix.Renameat(pfd, r.oldName(), pfd, r.name()); err != nil {
+				return r.res, errs.New(errs.Failed, "put directory back", begin.Src, err, "")
+			}
+			_ = unix.Fsync(pfd)
+			return r.res, r.rollbackOnly()
+		}
+		if err := unix.Renameat(pfd, begin.Temp, pfd, r.name()); err != nil {
+			return r.res, errs.New(errs.Failed, "rename link into place", begin.Src, err, "")
+		}
+		_ = unix.Fsync(pfd)
+		fallthrough
+	case swapped:
+		if abort {
+			return r.res, errs.Errorf(errs.Refused, "abort", begin.Src, "run --resume to finish it instead",
+				"the move got past its swap; the copy at %s is now the store's data", begin.Dst)
+		}
+		if !reached(recs, op, "move", "swapped") {
+			if err := r.step("swapped", "found on disk"); err != nil {
+				return r.res, err
+			}
+		}
+		return r.res, r.finish(ctx, pfd)
+	}
+	if abort {
+		return r.res, r.rollbackOnly()
+	}
+	if err := r.step("restart", "copying again from the source"); err != nil {
+		return r.res, err
+	}
+	return r.res, r.fromCopy(ctx)
+}
+
+func (r *relocation) rollbackOnly() error {
+	if err := r.undo(); err != nil {
+		return err
+	}
+	if err := r.step(StepRolledBack, ""); err != nil {
+		return err
+	}
+	r.res.Outcome = "rolled back"
+	return nil
+}
+
+type swapStateKind int
+
+const (
+	notSwapped swapStateKind = iota
+	halfSwapped
+	swapped
+)
+
+// swapState reads from the disk where the swap stands.
+func (r *relocation) swapState(pfd int) (swapStateKind, error) {
+	var st unix.Stat_t
+	err := lstatAt(pfd, r.name(), &st)
+	switch {
+	case err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR:
+		return notSwapped, nil
+	case err == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK:
+		text, err := readlinkAt(pfd, r.name())
+		if err == nil && text == r.begin.Link {
+			return swapped, nil
+		}
+		return 0, errs.Errorf(errs.Failed, "resume", r.src(), "inspect the store by hand before going on",
+			"is a symbolic link, but not the one this move made (%q)", text)
+	case errors.Is(err, unix.ENOENT):
+		var o, t unix.Stat_t
+		if lstatAt(pfd, r.oldName(), &o) == nil && o.Mode&unix.S_IFMT == unix.S_IFDIR &&
+			lstatAt(pfd, r.begin.Temp, &t) == nil && t.Mode&unix.S_IFMT == unix.S_IFLNK {
+			return halfSwapped, nil
+		}
+		return 0, errs.Errorf(errs.Failed, "resume", r.src(), "inspect the store by hand before going on",
+			"is missing and no half-done swap explains it")
+	case err != nil:
+		return 0, errs.New(errs.Failed, "stat", r.src(), err, "")
+	}
+	return 0, errs.Errorf(errs.Failed, "resume", r.src(), "inspect the store by hand", "is neither a directory nor this move's link")
+}

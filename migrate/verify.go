@@ -1,0 +1,361 @@
+package migrate
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"sort"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cgscale/cgscale/errs"
+)
+
+// Mismatch is one difference between the source and its copy.
+type Mismatch struct {
+	Path string `json:"path"`
+	What string `json:"what"`
+}
+
+// VerifyStats is the outcome of comparing a tree with its copy.
+type VerifyStats struct {
+	Entries    int64
+	Checksums  int64 // files whose contents were compared
+	Bytes      int64 // bytes checksummed on each side
+	Mismatches []Mismatch
+	Count      int // all mismatches (Mismatches holds the first ones)
+}
+
+type verifyOpts struct {
+	checksums bool
+	jobs      int
+	counters  *Counters
+}
+
+const maxMismatches = 50
+
+// verifier compares two trees entry by entry: the same names, and for each
+// the same type, size, permission bits, owner, group, modification time,
+// link text, device number, extended attributes and hard-link structure,
+// and (with checksums) the same SHA-256 of the contents. A read error on
+// either side is an error, never a difference and never an absence.
+type verifier struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	opts   verifyOpts
+
+	srcDev   uint64
+	srcToDst map[fileKey]uint64
+	dstToSrc map[uint64]fileKey
+
+	jobs chan hashJob
+	wg   sync.WaitGroup
+
+	mu    sync.Mutex
+	err   error
+	stats VerifyStats
+}
+
+type hashJob struct {
+	rel      string
+	src, dst int
+}
+
+func verifyTree(ctx context.Context, srcParentFd int, srcName string, dstParentFd int, dstName string, opts verifyOpts) (VerifyStats, error) {
+	if opts.jobs < 1 {
+		opts.jobs = 1
+	}
+	if opts.counters == nil {
+		opts.counters = &Counters{}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	v := &verifier{ctx: ctx, cancel: cancel, opts: opts,
+		srcToDst: map[fileKey]uint64{}, dstToSrc: map[uint64]fileKey{},
+		jobs: make(chan hashJob, 4*opts.jobs)}
+	if opts.checksums {
+		for i := 0; i < opts.jobs; i++ {
+			v.wg.Add(1)
+			go v.hasher()
+		}
+	}
+	var sst unix.Stat_t
+	if err := lstatAt(srcParentFd, srcName, &sst); err != nil {
+		v.fail(errs.New(errs.Failed, "stat", srcName, err, ""))
+	} else {
+		v.srcDev = sst.Dev
+		v.entry(srcParentFd, dstParentFd, srcName, dstName, ".")
+	}
+	close(v.jobs)
+	v.wg.Wait()
+	if v.err == nil && ctx.Err() != nil {
+		v.err = ctx.Err()
+	}
+	return v.stats, v.err
+}
+
+func (v *verifier) fail(err error) {
+	v.mu.Lock()
+	if v.err == nil {
+		v.err = err
+	}
+	v.mu.Unlock()
+	v.cancel()
+}
+
+func (v *verifier) differ(rel, format string, args ...any) {
+	v.mu.Lock()
+	v.stats.Count++
+	if len(v.stats.Mismatches) < maxMismatches {
+		v.stats.Mismatches = append(v.stats.Mismatches, Mismatch{Path: showPath(rel), What: fmt.Sprintf(format, args...)})
+	}
+	v.mu.Unlock()
+}
+
+const unreadable = "the source could not be read completely, so the copy cannot be verified"
+
+// entry compares srcDir/srcName with dstDir/dstName and descends into
+// directories.
+func (v *verifier) entry(srcDir, dstDir int, srcName, dstName, rel string) {
+	if v.ctx.Err() != nil {
+		return
+	}
+	var s, d unix.Stat_t
+	if err := lstatAt(srcDir, srcName, &s); err != nil {
+		v.fail(errs.New(errs.Failed, "stat", showPath(rel), err, unreadable))
+		return
+	}
+	if err := lstatAt(dstDir, dstName, &d); err != nil {
+		v.fail(errs.New(errs.Failed, "stat copy of", showPath(rel), err, ""))
+		return
+	}
+	v.opts.counters.Entries.Add(1)
+	v.mu.Lock()
+	v.stats.Entries++
+	v.mu.Unlock()
+	if s.Mode&unix.S_IFMT != d.Mode&unix.S_IFMT {
+		v.differ(rel, "type %s in the source, %s in the copy", typeName(s.Mode), typeName(d.Mode))
+		return
+	}
+	if s.Mode&0o7777 != d.Mode&0o7777 && s.Mode&unix.S_IFMT != unix.S_IFLNK {
+		v.differ(rel, "mode %04o in the source, %04o in the copy", s.Mode&0o7777, d.Mode&0o7777)
+	}
+	if s.Uid != d.Uid || s.Gid != d.Gid {
+		v.differ(rel, "owner %d:%d in the source, %d:%d in the copy", s.Uid, s.Gid, d.Uid, d.Gid)
+	}
+	if s.Mtim != d.Mtim {
+		v.differ(rel, "modification time %d.%09d in the source, %d.%09d in the copy", s.Mtim.Sec, s.Mtim.Nsec, d.Mtim.Sec, d.Mtim.Nsec)
+	}
+	sx, err := xattrs(-1, procPath(srcDir, srcName))
+	if err != nil {
+		v.fail(errs.New(errs.Failed, "read extended attributes", showPath(rel), err, unreadable))
+		return
+	}
+	dx, err := xattrs(-1, procPath(dstDir, dstName))
+	if err != nil {
+		v.fail(errs.New(errs.Failed, "read extended attributes of copy", showPath(rel), err, ""))
+		return
+	}
+	for k, sv := range sx {
+		if dv, ok := dx[k]; !ok {
+			v.differ(rel, "extended attribute %s missing in the copy", k)
+		} else if !bytes.Equal(sv, dv) {
+			v.differ(rel, "extended attribute %s differs", k)
+		}
+	}
+	for k := range dx {
+		if _, ok := sx[k]; !ok {
+			v.differ(rel, "extended attribute %s only in the copy", k)
+		}
+	}
+	switch s.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		if s.Dev != v.srcDev {
+			v.fail(errs.Errorf(errs.Failed, "verify", showPath(rel), "unmount it or move it separately", "another filesystem is mounted here"))
+			return
+		}
+		v.dir(srcDir, dstDir, srcName, dstName, rel)
+	case unix.S_IFREG:
+		if s.Size != d.Size {
+			v.differ(rel, "size %d in the source, %d in the copy", s.Size, d.Size)
+			return
+		}
+		if s.Nlink > 1 || d.Nlink > 1 {
+			sk := fileKey{uint64(s.Dev), s.Ino}
+			if ino, ok := v.srcToDst[sk]; ok && ino != d.Ino {
+				v.differ(rel, "hard link split: the source shares this file with another name, the copy does not")
+			} else if k, ok := v.dstToSrc[d.Ino]; ok && k != sk {
+				v.differ(rel, "hard link joined: the copy shares this file with another name, the source does not")
+			} else if ok {
+				return // contents already compared under the first name
+			}
+			v.srcToDst[sk], v.dstToSrc[d.Ino] = d.Ino, sk
+		}
+		if v.opts.checksums {
+			v.hash(srcDir, dstDir, srcName, dstName, rel, &s)
+		}
+	case unix.S_IFLNK:
+		st, err := readlinkAt(srcDir, srcName)
+		if err != nil {
+			v.fail(errs.New(errs.Failed, "read link", showPath(rel), err, unreadable))
+			return
+		}
+		dt, err := readlinkAt(dstDir, dstName)
+		if err != nil {
+			v.fail(errs.New(errs.Failed, "read link of copy", showPath(rel), err, ""))
+			return
+		}
+		if st != dt {
+			v.differ(rel, "link text %q in the source, %q in the copy", st, dt)
+		}
+	case unix.S_IFCHR, unix.S_IFBLK:
+		if s.Rdev != d.Rdev {
+			v.differ(rel, "device number differs")
+		}
+	}
+}
+
+func (v *verifier) dir(srcDir, dstDir int, srcName, dstName, rel string) {
+	sfd, err := openDirAt(srcDir, srcName)
+	if err != nil {
+		v.fail(errs.New(errs.Failed, "open directory", showPath(rel), err, unreadable))
+		return
+	}
+	defer unix.Close(sfd)
+	dfd, err := openDirAt(dstDir, dstName)
+	if err != nil {
+		v.fail(errs.New(errs.Failed, "open directory of copy", showPath(rel), err, ""))
+		return
+	}
+	defer unix.Close(dfd)
+	sn, err := listDir(sfd)
+	if err != nil {
+		v.fail(errs.New(errs.Failed, "read directory", showPath(rel), err, unreadable))
+		return
+	}
+	dn, err := listDir(dfd)
+	if err != nil {
+		v.fail(errs.New(errs.Failed, "read directory of copy", showPath(rel), err, ""))
+		return
+	}
+	sort.Strings(sn)
+	sort.Strings(dn)
+	i, j := 0, 0
+	for i < len(sn) || j < len(dn) {
+		if v.ctx.Err() != nil {
+			return
+		}
+		switch {
+		case j == len(dn) || (i < len(sn) && sn[i] < dn[j]):
+			v.differ(childRel(rel, sn[i]), "missing in the copy")
+			i++
+		case i == len(sn) || dn[j] < sn[i]:
+			v.differ(childRel(rel, dn[j]), "only in the copy")
+			j++
+		default:
+			v.entry(sfd, dfd, sn[i], dn[j], childRel(rel, sn[i]))
+			i++
+			j++
+		}
+	}
+}
+
+func childRel(rel, name string) string {
+	if rel == "." {
+		return name
+	}
+	return rel + "/" + name
+}
+
+// hash hands both files, opened now while their directories are open, to
+// a hashing worker.
+func (v *verifier) hash(srcDir, dstDir int, srcName, dstName, rel string, s *unix.Stat_t) {
+	src, err := unix.Openat(srcDir, srcName, fileFlags, 0)
+	if err != nil {
+		v.fail(errs.New(errs.Failed, "open", showPath(rel), err, unreadable))
+		return
+	}
+	dst, err := unix.Openat(dstDir, dstName, fileFlags, 0)
+	if err != nil {
+		unix.Close(src)
+		v.fail(errs.New(errs.Failed, "open copy of", showPath(rel), err, ""))
+		return
+	}
+	select {
+	case v.jobs <- hashJob{rel: rel, src: src, dst: dst}:
+	case <-v.ctx.Done():
+		unix.Close(src)
+		unix.Close(dst)
+	}
+}
+
+func (v *verifier) hasher() {
+	defer v.wg.Done()
+	buf := make([]byte, 1<<20)
+	for j := range v.jobs {
+		if v.ctx.Err() == nil {
+			a, na, err := sumFd(j.src, buf)
+			if err != nil {
+				v.fail(errs.New(errs.Failed, "read", showPath(j.rel), err, unreadable))
+			} else if b, nb, err := sumFd(j.dst, buf); err != nil {
+				v.fail(errs.New(errs.Failed, "read copy of", showPath(j.rel), err, ""))
+			} else {
+				if a != b || na != nb {
+					v.differ(j.rel, "contents differ (SHA-256)")
+				}
+				v.opts.counters.Bytes.Add(na)
+				v.mu.Lock()
+				v.stats.Checksums++
+				v.stats.Bytes += na
+				v.mu.Unlock()
+			}
+		}
+		unix.Close(j.src)
+		unix.Close(j.dst)
+	}
+}
+
+// sumFd returns the SHA-256 of the file fd, read from its start.
+func sumFd(fd int, buf []byte) ([32]byte, int64, error) {
+	h := sha256.New()
+	var off int64
+	for {
+		n, err := unix.Pread(fd, buf, off)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return [32]byte{}, off, err
+		}
+		if n == 0 {
+			break
+		}
+		h.Write(buf[:n])
+		off += int64(n)
+	}
+	var sum [32]byte
+	copy(sum[:], h.Sum(nil))
+	return sum, off, nil
+}
+
+func typeName(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		return "directory"
+	case unix.S_IFREG:
+		return "file"
+	case unix.S_IFLNK:
+		return "symbolic link"
+	case unix.S_IFIFO:
+		return "fifo"
+	case unix.S_IFSOCK:
+		return "socket"
+	case unix.S_IFCHR:
+		return "character device"
+	case unix.S_IFBLK:
+		return "block device"
+	}
+	return fmt.Sprintf("type %o", mode&unix.S_IFMT)
+}
