@@ -1,0 +1,173 @@
+package layout
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// The audit rules. IDs never change meaning; new rules get new IDs.
+const (
+	RuleFlatTooLarge  = "CGS001" // a directory holds MaxFlatAccounts accounts or more
+	RuleTooManyDomain = "CGS002" // a directory holds MaxDomains domains or more
+	RuleDanglingLink  = "CGS003" // a relocation link (or linked account) leads nowhere
+	RuleLinkLoop      = "CGS004" // a link leads to a directory already walked
+	RuleUnreadable    = "CGS005" // directories could not be read: the report is partial
+	RuleMisplaced     = "CGS006" // accounts in the wrong subdirectory for the domain's scheme
+	RuleMixedStorage  = "CGS007" // accounts both in subdirectories and directly in the domain
+	RuleNoEntryTypes  = "CGS008" // the filesystem gives no entry types (a stat per entry)
+	RuleMountPoint    = "CGS009" // a relocation link leads to the root of a mounted volume
+	RuleInsideLink    = "CGS010" // a link points back into the store; not followed
+	RuleVanished      = "CGS011" // entries vanished during the scan
+)
+
+// audit applies the rules to a merged report.
+func audit(r *Report, opt WalkOptions, crowded []DirCount) []Finding {
+	base := shellQuote(r.Base)
+	f := []Finding{}
+	add := func(id, name string, sev Severity, subject, evidence, next string) {
+		f = append(f, Finding{ID: id, Name: name, Severity: sev, Subject: subject, Evidence: evidence, Next: next})
+	}
+	for _, c := range crowded {
+		d := owningDomain(r, c.Path)
+		name, levels := "", 0
+		if d != nil {
+			name = d.Name
+			if rel, err := filepath.Rel(d.Path, c.Path); err == nil && rel != "." {
+				levels = strings.Count(rel, "/") + 1
+			}
+		}
+		add(RuleFlatTooLarge, "flat-directory-too-large", Warning, c.Path,
+			fmt.Sprintf("%d accounts in one directory (threshold %d); lookups and listings in it slow down on many filesystems", c.Entries, opt.MaxFlatAccounts),
+			fmt.Sprintf("cgscale plan %s --domain %s --scheme prefix:%d", base, shellQuote(name), levels+1))
+	}
+	for _, c := range r.DomainContainers {
+		if c.Entries >= int64(opt.MaxDomains) {
+			add(RuleTooManyDomain, "too-many-domains", Warning, c.Path,
+				fmt.Sprintf("%d domains in one directory (threshold %d)", c.Entries, opt.MaxDomains),
+				fmt.Sprintf("cgscale plan %s --domains --scheme prefix:1", base))
+		}
+	}
+	for _, rl := range r.Relocations {
+		switch rl.Status {
+		case "dangling", "not-a-directory":
+			what := "target is missing"
+			if rl.Status == "not-a-directory" {
+				what = "target is not a directory"
+			}
+			add(RuleDanglingLink, "dangling-link", Critical, rl.Link,
+				fmt.Sprintf("%s link -> %q: %s (%s)", rl.Kind, rl.Text, what, rl.Error),
+				fmt.Sprintf("mount the volume holding %s or restore the directory, then: cgscale scan %s", shellQuote(rl.Text), base))
+		case "loop":
+			add(RuleLinkLoop, "link-loop", Warning, rl.Link,
+				fmt.Sprintf("%s link -> %q: %s; not walked twice", rl.Kind, rl.Text, rl.Error),
+				fmt.Sprintf("ls -ld %s", shellQuote(rl.Link)))
+		case "inside":
+			add(RuleInsideLink, "link-inside-store", Info, rl.Link,
+				fmt.Sprintf("%s link -> %q resolves to %s inside the store; not followed, so its accounts are counted once", rl.Kind, rl.Text, rl.Resolved),
+				fmt.Sprintf("ls -ld %s", shellQuote(rl.Link)))
+		}
+		if rl.OnMountPoint {
+			add(RuleMountPoint, "link-to-mount-point", Warning, rl.Link,
+				fmt.Sprintf("link -> %q leads to the root of the volume mounted at %s; if that volume is not mounted the link still resolves, to an empty directory on the parent filesystem, and the server would write there", rl.Text, rl.Resolved),
+				fmt.Sprintf("move the data into a subdirectory of %s and point the link there; make the mail service wait for the mount (systemd RequiresMountsFor=%s)", shellQuote(rl.Resolved), rl.Resolved))
+		}
+	}
+	if r.Totals.Unreadable > 0 {
+		var paths []string
+		for i, u := range r.Unreadable {
+			if i == 3 {
+				break
+			}
+			paths = append(paths, u.Path+": "+u.Error)
+		}
+		subject := r.Base
+		if len(r.Unreadable) > 0 {
+			subject = r.Unreadable[0].Path
+		}
+		add(RuleUnreadable, "unreadable-directories", Critical, subject,
+			fmt.Sprintf("%d directories could not be read, so the counts are partial: %s", r.Totals.Unreadable, strings.Join(paths, "; ")),
+			fmt.Sprintf("ls -ld %s   # then rerun as root or the server's user: cgscale scan %s", shellQuote(subject), base))
+	}
+	for _, d := range r.Domains {
+		if d.Misplaced > 0 {
+			add(RuleMisplaced, "misplaced-accounts", Warning, d.Path,
+				fmt.Sprintf("%d accounts of %s are not in the subdirectory the %s scheme gives, e.g. %s; the server will not find them there", d.Misplaced, d.Name, d.Scheme, strings.Join(d.MisplacedExamples, ", ")),
+				fmt.Sprintf("cgscale plan %s --domain %s --scheme %s", base, shellQuote(d.Name), planScheme(d)))
+		}
+		if d.Storage == "mixed" {
+			add(RuleMixedStorage, "mixed-storage", Warning, d.Path,
+				fmt.Sprintf("%d accounts of %s sit directly in the domain directory while %d are in subdirectories; a conversion was left unfinished or accounts were created outside it", d.FlatAccounts, d.Name, d.Accounts-d.FlatAccounts-d.MntAccounts),
+				fmt.Sprintf("cgscale plan %s --domain %s --scheme %s", base, shellQuote(d.Name), planScheme(d)))
+		}
+	}
+	for _, v := range r.Volumes {
+		if v.Untyped > 0 {
+			where := v.MountPoint
+			if where == "" {
+				where = v.Path
+			}
+			add(RuleNoEntryTypes, "no-entry-types", Warning, where,
+				fmt.Sprintf("the %s filesystem at %s gives no entry types in directory listings (%d entries needed an lstat each); every listing of a large directory costs a stat per entry (XFS made with ftype=0, ext4 without filetype, some NFS and FUSE mounts)", orUnknown(v.Filesystem), where, v.Untyped),
+				fmt.Sprintf("cgscale bench %s", shellQuote(where)))
+		}
+	}
+	if r.Totals.Vanished > 0 {
+		add(RuleVanished, "vanished-during-scan", Info, r.Base,
+			fmt.Sprintf("%d entries disappeared between being listed and being read; the store was changing during the scan", r.Totals.Vanished),
+			fmt.Sprintf("cgscale scan %s   # again, when the server is quiet", base))
+	}
+	rank := map[Severity]int{Critical: 0, Warning: 1, Info: 2}
+	sort.SliceStable(f, func(i, j int) bool {
+		if rank[f[i].Severity] != rank[f[j].Severity] {
+			return rank[f[i].Severity] < rank[f[j].Severity]
+		}
+		if f[i].ID != f[j].ID {
+			return f[i].ID < f[j].ID
+		}
+		return f[i].Subject < f[j].Subject
+	})
+	return f
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+// planScheme is the scheme to propose for a domain: the one it seems to
+// use, or the default.
+func planScheme(d DomainReport) string {
+	switch {
+	case strings.HasPrefix(d.Scheme, "prefix:"), strings.HasPrefix(d.Scheme, "hash:"):
+		return d.Scheme
+	case d.Scheme == "prefix" && len(d.Levels) > 0:
+		return fmt.Sprintf("prefix:%d", d.Levels[len(d.Levels)-1])
+	}
+	return DefaultScheme.String()
+}
+
+// owningDomain returns the domain whose directory holds path.
+func owningDomain(r *Report, path string) *DomainReport {
+	var best *DomainReport
+	for i := range r.Domains {
+		d := &r.Domains[i]
+		if (path == d.Path || strings.HasPrefix(path, d.Path+"/")) && (best == nil || len(d.Path) > len(best.Path)) {
+			best = d
+		}
+	}
+	return best
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=@+,", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
