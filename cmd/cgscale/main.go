@@ -36,6 +36,8 @@ func commands() []*command {
 	return []*command{
 		versionCommand(),
 		genCommand(),
+		planCommand(),
+		applyCommand(),
 	}
 }
 
