@@ -132,6 +132,11 @@ func Apply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, error)
 	if err := refuseUnfinished(p.Base); err != nil {
 		return nil, err
 	}
+	if path, recs, err := planJournal(p); err != nil {
+		return nil, err
+	} else if path != "" && lastNote(recs) == noteDone {
+		return nil, errs.Errorf(errs.Refused, "check plan", path, "`cgscale apply --undo PLAN` goes back", "this plan was already applied")
+	}
 	x := newExecutor(p)
 	defer x.close()
 	if err := x.preflight(0, false); err != nil {
