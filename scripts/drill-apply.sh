@@ -29,9 +29,12 @@ start=$(date +%s%N)
 pid=$!
 until [ -d "$T/s/.cgscale/journal" ] || ! kill -0 "$pid" 2>/dev/null; do sleep 0.002; done
 began=$(date +%s%N)
-wait "$pid"
+ops=$(grep -c '"op": "' "$T/plan.json")
+nbatch=$(( (ops + 999) / 1000 ))
+until [ "$(cat "$T"/s/.cgscale/journal/*.jsonl | grep -c '"kind":"batch","step":"done"')" -ge "$nbatch" ] || ! kill -0 "$pid" 2>/dev/null; do sleep 0.002; done
 ms=$(( ($(date +%s%N) - began) / 1000000 ))
-echo "drill: an uninterrupted apply checks for $(( (began - start) / 1000000 )) ms, then renames and rescans for ${ms} ms; kills land in that second part"
+wait "$pid"
+echo "drill: $ops operations in $nbatch batches; an uninterrupted apply checks for $(( (began - start) / 1000000 )) ms, then renames for ${ms} ms (then rescans); kills land in the renaming"
 rm -rf "$T/s"
 
 pass=0; fail=0; i=1
