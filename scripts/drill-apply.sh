@@ -31,7 +31,7 @@ until [ -d "$T/s/.cgscale/journal" ] || ! kill -0 "$pid" 2>/dev/null; do sleep 0
 began=$(date +%s%N)
 ops=$(grep -c '"op": "' "$T/plan.json")
 nbatch=$(( (ops + 999) / 1000 ))
-until [ "$(cat "$T"/s/.cgscale/journal/*.jsonl | grep -c '"kind":"batch","step":"done"')" -ge "$nbatch" ] || ! kill -0 "$pid" 2>/dev/null; do sleep 0.002; done
+until [ "$(cat "$T"/s/.cgscale/journal/*.jsonl | grep -c '"kind":"batch","step":"begin"')" -ge "$nbatch" ] || ! kill -0 "$pid" 2>/dev/null; do sleep 0.002; done
 ms=$(( ($(date +%s%N) - began) / 1000000 ))
 wait "$pid"
 echo "drill: $ops operations in $nbatch batches; an uninterrupted apply checks for $(( (began - start) / 1000000 )) ms, then renames for ${ms} ms (then rescans); kills land in the renaming"
@@ -48,8 +48,8 @@ while [ "$i" -le "$RUNS" ]; do
 	sleep "$delay"
 	if kill -KILL "$pid" 2>/dev/null; then killed="killed ${delay}s after the journal began"; else killed="finished before the kill at ${delay}s"; fi
 	wait "$pid" 2>/dev/null || true
-	batches=$(cat "$T"/s/.cgscale/journal/*.jsonl 2>/dev/null | grep -c '"kind":"batch","step":"done"' || true)
-	killed="$killed, $batches batches of 1000 done"
+	batches=$(cat "$T"/s/.cgscale/journal/*.jsonl 2>/dev/null | grep -c '"kind":"batch","step":"begin"' || true)
+	killed="$killed, in batch $batches of $nbatch"
 	status=0
 	"$BIN" apply --resume --progress never "$T/plan.json" >"$T/resume.out" 2>&1 || status=$?
 	how="resume exit $status"
