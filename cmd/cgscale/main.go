@@ -35,11 +35,13 @@ type command struct {
 func commands() []*command {
 	return []*command{
 		scanCommand(),
-		genCommand(),
-		tuneCommand(),
 		benchCommand(),
-		versionCommand(),
+		planCommand(),
+		applyCommand(),
 		moveCommand(),
+		tuneCommand(),
+		genCommand(),
+		versionCommand(),
 	}
 }
 

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+
+	"github.com/cgscale/cgscale/errs"
+	"github.com/cgscale/cgscale/migrate"
+)
+
+func applyCommand() *command {
+	c := &command{
+		name:    "apply",
+		summary: "carry out a plan with a journal; --resume an interrupted run, --undo one",
+		usage:   "apply [flags] PLAN",
+		help: `Carries out a plan written by ` + "`cgscale plan --out`" + `. Before changing anything
+it checks that the plan file is intact (version and checksum), that it was
+made for this store (device and inode of the base), that the server is
+stopped (no live PID in BASE/ProcessID), that the store is writable, that
+no other run holds the store lock or was left unfinished, and that every
+entry to move is still as planned and every target is free. The first
+difference found is named and nothing is changed.
+
+Renames are done in batches; each batch is recorded in a journal under
+BASE/.cgscale/ and made durable before and after, so after a crash or a
+kill --resume finishes the run and --undo reverses it (renames back,
+created subdirectories removed, directory times restored). At the end a
+rescan checks that every account is where the scheme puts it.
+
+Examples:
+  cgscale apply /root/plan.json
+  cgscale apply --resume /root/plan.json
+  cgscale apply --undo /root/plan.json`,
+	}
+	c.run = func(ctx context.Context, e *env, args []string) error {
+		fs := e.flags(c)
+		resume := fs.Bool("resume", false, "finish an interrupted apply of this plan")
+		undo := fs.Bool("undo", false, "reverse the last apply of this plan (finished or interrupted)")
+		force := fs.Bool("force", false, "apply even though BASE/ProcessID names a running process")
+		base := fs.String("base", "", "refuse unless the plan is for this store base")
+		batch := fs.Int("batch", migrate.DefaultBatch, "operations per journal batch")
+		asJSON := fs.Bool("json", false, "print the result as JSON (schema cgscale.apply/v1)")
+		progress := progressFlag(fs)
+		if err := e.parse(c, fs, args); err != nil {
+			return err
+		}
+		if fs.NArg() != 1 {
+			return errs.Errorf(errs.Usage, c.name, "", "run `cgscale help apply`", "takes one PLAN file")
+		}
+		if *resume && *undo {
+			return errs.Errorf(errs.Usage, c.name, "", "", "--resume and --undo exclude each other")
+		}
+		p, err := migrate.ReadPlan(fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		if *base != "" {
+			abs, _ := filepath.Abs(*base)
+			if abs != p.Base {
+				return errs.Errorf(errs.BadInput, "check plan", fs.Arg(0), "make a plan for "+abs, "the plan is for the store at %s, not %s", p.Base, abs)
+			}
+		}
+		var cnt migrate.ApplyCounters
+		opt := migrate.ApplyOptions{Force: *force, Batch: *batch, Counters: &cnt}
+		desc := "applying"
+		run := migrate.Apply
+		switch {
+		case *resume:
+			desc, run = "resuming", migrate.ResumeApply
+		case *undo:
+			desc, run = "undoing", migrate.UndoApply
+		}
+		stop, err := e.startProgress(*progress, desc, func() (int64, int64) { return cnt.Done.Load(), cnt.Total.Load() })
+		if err != nil {
+			return err
+		}
+		res, err := run(ctx, p, opt)
+		stop()
+		if res != nil {
+			if *asJSON {
+				enc := json.NewEncoder(e.stdout)
+				enc.SetIndent("", "  ")
+				_ = enc.Encode(struct {
+					Schema string `json:"schema"`
+					Base   string `json:"base"`
+					*migrate.ApplyResult
+					Error string `json:"error,omitempty"`
+				}{"cgscale.apply/v1", p.Base, res, errText(err)})
+			} else if err == nil {
+				fmt.Fprintln(e.stdout, res.String())
+				if res.Rescan != nil {
+					fmt.Fprintf(e.stdout, "rescan: %d of %d moved entries found where the scheme puts them; %d accounts in the converted domains, none flat\n",
+						res.Rescan.Checked, res.Rescan.Checked, res.Rescan.Accounts)
+				}
+				fmt.Fprintf(e.stdout, "journal: %s\n", res.Journal)
+			}
+		}
+		return err
+	}
+	return c
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}

@@ -1,0 +1,462 @@
+package migrate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cgscale/cgscale/errs"
+)
+
+// Journal record kinds and option keys used by apply. A job is one apply
+// of one plan; its journal's begin record names the plan by checksum and
+// by the copy kept in the state directory.
+const (
+	kindBatch   = "batch" // Op = first operation index, Opts["end"] = one past the last
+	kindUndo    = "undo"
+	optPlanSum  = "plan"
+	optPlanCopy = "plan_copy"
+	optCommand  = "command"
+	optEnd      = "end"
+	noteDone    = "done"
+	noteUndone  = "undone"
+	plansSubdir = "plans"
+)
+
+// ApplyOptions tune Apply, Resume and Undo.
+type ApplyOptions struct {
+	// Force applies while the server's ProcessID names a live process.
+	Force bool
+	// Batch is the number of operations per journal batch (0: DefaultBatch).
+	Batch int
+	// Counters, when set, receive progress.
+	Counters *ApplyCounters
+	// NoRescan skips the final walk (the per-operation check still runs).
+	NoRescan bool
+}
+
+// ApplyResult says what a run did.
+type ApplyResult struct {
+	Mode       string   `json:"mode"` // "apply", "resume", "undo"
+	Journal    string   `json:"journal"`
+	Operations int      `json:"operations"`
+	Renamed    int      `json:"renamed"`
+	Created    int      `json:"created_dirs"`
+	Accounts   int      `json:"accounts"`
+	From       int      `json:"resumed_from,omitempty"`
+	Kept       []string `json:"kept_dirs,omitempty"` // undo: subdirectories not empty, left in place
+	Rescan     *Rescan  `json:"rescan,omitempty"`
+}
+
+func countOps(p *Plan, r *ApplyResult) {
+	r.Operations = len(p.Ops)
+	seen := map[string]bool{}
+	for _, op := range p.Ops {
+		switch op.Op {
+		case OpMkdir:
+			r.Created++
+		case OpRename:
+			r.Renamed++
+			if k := op.Dir + "/" + op.Account; !seen[k] {
+				seen[k] = true
+				r.Accounts++
+			}
+		}
+	}
+}
+
+// checkStore runs the checks every mode shares, before the lock: the plan
+// belongs to this store, the server is stopped, the store is writable.
+func checkStore(p *Plan, opt ApplyOptions) error {
+	var st unix.Stat_t
+	if err := unix.Stat(p.Base, &st); err != nil {
+		return errs.New(errs.BadInput, "check plan", p.Base, err, "the plan was made for a store that is not here")
+	}
+	if uint64(st.Dev) != p.BaseDev || st.Ino != p.BaseIno {
+		return errs.Errorf(errs.Refused, "check plan", p.Base, "make a new plan for this store",
+			"the plan was made for another store at this path (device %d inode %d, planned device %d inode %d)", st.Dev, st.Ino, p.BaseDev, p.BaseIno)
+	}
+	if !opt.Force {
+		if err := GuardServer(p.Base); err != nil {
+			return err
+		}
+	}
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(p.Base, &sfs); err == nil && readOnlyFS(&sfs) {
+		return errs.Errorf(errs.Refused, "check store", p.Base, "remount the store read-write, then apply", "the store is on a read-only filesystem")
+	}
+	for _, c := range p.Conversions {
+		dir := filepath.Join(p.Base, filepath.FromSlash(c.Dir))
+		if err := unix.Access(dir, unix.W_OK); err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				return stale(dir, "is missing")
+			}
+			return errs.New(errs.Refused, "check store", dir, err, "run as root or as the server's user; the store must be writable")
+		}
+	}
+	return nil
+}
+
+// Apply carries out a plan read with ReadPlan: every check first (store,
+// server, problems, lock, no unfinished run, every source as planned),
+// then the operations in journaled batches, then the verification.
+func Apply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, error) {
+	res := &ApplyResult{Mode: "apply"}
+	countOps(p, res)
+	if b := p.Blocking(); len(b) > 0 {
+		return nil, errs.Errorf(errs.Refused, "check plan", filepath.Join(p.Base, filepath.FromSlash(b[0].Path)),
+			"solve the problem, then make a new plan", "the plan has %d blocking problem(s); first: %s: %s", len(b), b[0].Code, b[0].Detail)
+	}
+	for _, op := range p.Ops {
+		if op.Op == OpRelocate {
+			return nil, errs.Errorf(errs.Refused, "check plan", filepath.Join(p.Base, filepath.FromSlash(op.Source)),
+				"carry out relocations with `cgscale move`; plan the conversions separately",
+				"relocation to %s is not executed by apply yet", op.Target)
+		}
+	}
+	if err := checkStore(p, opt); err != nil {
+		return nil, err
+	}
+	lock, err := Lock(p.Base)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock()
+	if err := refuseUnfinished(p.Base); err != nil {
+		return nil, err
+	}
+	if path, recs, err := planJournal(p); err != nil {
+		return nil, err
+	} else if path != "" && lastNote(recs) == noteDone {
+		return nil, errs.Errorf(errs.Refused, "check plan", path, "`cgscale apply --undo PLAN` goes back", "this plan was already applied")
+	}
+	x := newExecutor(p)
+	defer x.close()
+	if err := x.preflight(0, false); err != nil {
+		return nil, err
+	}
+	copyPath, err := savePlan(p)
+	if err != nil {
+		return nil, err
+	}
+	j, err := CreateJournal(p.Base)
+	if err != nil {
+		return nil, err
+	}
+	defer j.Close()
+	res.Journal = j.Path
+	if err := j.Append(Record{Kind: "job", Step: StepBegin, Opts: map[string]string{optCommand: "apply", optPlanSum: p.Checksum, optPlanCopy: copyPath}}); err != nil {
+		return nil, err
+	}
+	if err := writePointer(p, j.Path); err != nil {
+		return nil, err
+	}
+	return finishRun(ctx, p, x, j, 0, opt, res)
+}
+
+func finishRun(ctx context.Context, p *Plan, x *executor, j *Journal, from int, opt ApplyOptions, res *ApplyResult) (*ApplyResult, error) {
+	if opt.Counters != nil {
+		opt.Counters.Total.Store(int64(len(p.Ops)))
+		opt.Counters.Done.Store(int64(from))
+	}
+	if err := x.run(ctx, from, len(p.Ops), opt.Batch, journalLog{j}, opt.Counters); err != nil {
+		return res, err
+	}
+	if err := x.verify(len(p.Ops)); err != nil {
+		return res, err
+	}
+	if !opt.NoRescan {
+		rs, err := RescanPlan(ctx, p)
+		res.Rescan = rs
+		if err != nil {
+			return res, err
+		}
+	}
+	if err := j.Append(Record{Kind: "job", Step: StepEnd, Note: noteDone}); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// journalLog records batches in a move journal.
+type journalLog struct{ j *Journal }
+
+func (l journalLog) intent(first, end int) error {
+	return l.j.Append(Record{Kind: kindBatch, Step: StepBegin, Op: first, Opts: map[string]string{optEnd: strconv.Itoa(end)}})
+}
+
+// done writes nothing: the next batch's intent, written after this batch
+// was flushed, says durably that this one is complete, and a batch left
+// without a successor is checked operation by operation on resume. That
+// keeps the journal at one fsync per batch.
+func (l journalLog) done(first, end int) error { return nil }
+
+// refuseUnfinished refuses to start while any journal of the store is
+// unfinished: that run must be resumed or undone first.
+func refuseUnfinished(base string) error {
+	paths, err := Unfinished(base)
+	if err != nil {
+		return err
+	}
+	for _, path := range paths {
+		recs, err := ReadJournal(path)
+		if err != nil {
+			return err
+		}
+		if len(recs) == 0 {
+			continue // created, never begun: nothing was changed
+		}
+		hint := "finish it first: `cgscale apply --resume PLAN` or `cgscale apply --undo PLAN`"
+		if recs[0].Opts[optCommand] != "apply" {
+			hint = "finish it first with the command that started it (e.g. `cgscale move --resume`)"
+		}
+		return errs.Errorf(errs.Refused, "check journal", path, hint, "an earlier run on this store was interrupted")
+	}
+	return nil
+}
+
+// planJournal finds the journal of the latest apply of p: an unfinished one
+// first, else the one the pointer file names.
+func planJournal(p *Plan) (string, []Record, error) {
+	paths, err := Unfinished(p.Base)
+	if err != nil {
+		return "", nil, err
+	}
+	for _, path := range paths {
+		recs, err := ReadJournal(path)
+		if err != nil {
+			return "", nil, err
+		}
+		if len(recs) > 0 && recs[0].Opts[optPlanSum] == p.Checksum {
+			return path, recs, nil
+		}
+	}
+	data, err := os.ReadFile(pointerPath(p))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil, nil
+	}
+	if err != nil {
+		return "", nil, errs.New(errs.Failed, "read", pointerPath(p), err, "")
+	}
+	path := strings.TrimSpace(string(data))
+	recs, err := ReadJournal(path)
+	if err != nil {
+		return "", nil, err
+	}
+	return path, recs, nil
+}
+
+// ResumeApply finishes an interrupted apply of p from its journal.
+func ResumeApply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, error) {
+	res := &ApplyResult{Mode: "resume"}
+	countOps(p, res)
+	if err := checkStore(p, opt); err != nil {
+		return nil, err
+	}
+	lock, err := Lock(p.Base)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock()
+	path, recs, err := planJournal(p)
+	if err != nil {
+		return nil, err
+	}
+	if path == "" || Finished(recs) {
+		what := "this plan was never applied"
+		if path != "" {
+			what = "the apply of this plan finished (" + lastNote(recs) + "); nothing to resume"
+		}
+		return nil, errs.Errorf(errs.Refused, "resume", p.Base, "run `cgscale apply PLAN` to start, or --undo to go back", "%s", what)
+	}
+	for _, r := range recs {
+		if r.Kind == kindUndo {
+			return nil, errs.Errorf(errs.Refused, "resume", path, "run `cgscale apply --undo PLAN` again to finish going back", "an undo of this plan was interrupted")
+		}
+	}
+	// Every batch before the last one begun was flushed before it began.
+	from := 0
+	for _, r := range recs {
+		if r.Kind == kindBatch && r.Step == StepBegin && r.Op > from {
+			from = r.Op
+		}
+	}
+	res.From = from
+	x := newExecutor(p)
+	defer x.close()
+	if err := x.preflight(from, true); err != nil {
+		return nil, err
+	}
+	j, _, err := OpenJournal(path)
+	if err != nil {
+		return nil, err
+	}
+	defer j.Close()
+	res.Journal = path
+	return finishRun(ctx, p, x, j, from, opt, res)
+}
+
+func lastNote(recs []Record) string {
+	for i := len(recs) - 1; i >= 0; i-- {
+		if recs[i].Kind == "job" && recs[i].Step == StepEnd {
+			return recs[i].Note
+		}
+	}
+	return "unfinished"
+}
+
+// UndoApply reverses the latest apply of p, finished or interrupted, and an
+// interrupted undo. Subdirectories it created are removed when empty and
+// the converted directories get their original times back.
+func UndoApply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, error) {
+	res := &ApplyResult{Mode: "undo"}
+	countOps(p, res)
+	if err := checkStore(p, opt); err != nil {
+		return nil, err
+	}
+	lock, err := Lock(p.Base)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock()
+	path, recs, err := planJournal(p)
+	if err != nil {
+		return nil, err
+	}
+	if path == "" {
+		return nil, errs.Errorf(errs.Refused, "undo", p.Base, "", "this plan was never applied to this store")
+	}
+	if Finished(recs) && lastNote(recs) == noteUndone {
+		return nil, errs.Errorf(errs.Refused, "undo", path, "", "this apply was already undone")
+	}
+	// Operations past the last batch begun were never touched.
+	end := 0
+	if Finished(recs) {
+		end = len(p.Ops)
+	}
+	for _, r := range recs {
+		if e, err := strconv.Atoi(r.Opts[optEnd]); err == nil && e > end {
+			end = e
+		}
+	}
+	end = min(end, len(p.Ops))
+	var j *Journal
+	if Finished(recs) {
+		// A finished job's journal is closed; the undo is a new job.
+		if j, err = CreateJournal(p.Base); err != nil {
+			return nil, err
+		}
+		if err := j.Append(Record{Kind: "job", Step: StepBegin, Opts: map[string]string{optCommand: "apply", optPlanSum: p.Checksum, optEnd: strconv.Itoa(end)}}); err != nil {
+			j.Close()
+			return nil, err
+		}
+		if err := writePointer(p, j.Path); err != nil {
+			j.Close()
+			return nil, err
+		}
+	} else if j, _, err = OpenJournal(path); err != nil {
+		return nil, err
+	}
+	defer j.Close()
+	res.Journal = j.Path
+	if err := j.Append(Record{Kind: kindUndo, Step: StepBegin, Opts: map[string]string{optEnd: strconv.Itoa(end)}}); err != nil {
+		return nil, err
+	}
+	if opt.Counters != nil {
+		opt.Counters.Total.Store(int64(end))
+	}
+	x := newExecutor(p)
+	defer x.close()
+	kept, err := x.undo(ctx, end, opt.Counters)
+	res.Kept = kept
+	if err != nil {
+		return res, err
+	}
+	note := noteUndone
+	if len(kept) > 0 {
+		note = noteUndone + "; kept non-empty subdirectories"
+	}
+	if err := j.Append(Record{Kind: "job", Step: StepEnd, Note: note}); err != nil {
+		return res, err
+	}
+	if len(kept) > 0 {
+		return res, errs.Errorf(errs.Partial, "undo", kept[0], "look at what was added there; remove the directory by hand when it is empty",
+			"%d subdirectories were not empty and were kept", len(kept))
+	}
+	return res, nil
+}
+
+func planID(p *Plan) string {
+	id := strings.TrimPrefix(p.Checksum, "sha256:")
+	if len(id) > 16 {
+		id = id[:16]
+	}
+	return id
+}
+
+func pointerPath(p *Plan) string {
+	return filepath.Join(p.Base, StateDir, plansSubdir, planID(p)+".journal")
+}
+
+// savePlan keeps a copy of the plan in the state directory, so the
+// journal's references to operations stay readable after the original
+// plan file is gone.
+func savePlan(p *Plan) (string, error) {
+	dir := filepath.Join(p.Base, StateDir, plansSubdir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", errs.New(errs.Failed, "create", dir, err, "check that the store base is writable")
+	}
+	path := filepath.Join(dir, planID(p)+".json")
+	data, err := json.Marshal(p)
+	if err != nil {
+		return "", errs.New(errs.Failed, "encode plan", path, err, "")
+	}
+	return path, writeDurable(path, data)
+}
+
+func writePointer(p *Plan, journal string) error {
+	return writeDurable(pointerPath(p), []byte(journal+"\n"))
+}
+
+// writeDurable replaces path with data: temporary file, fsync, rename,
+// fsync of the directory.
+func writeDurable(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return errs.New(errs.Failed, "write", tmp, err, "")
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(path))
+	}
+	if err != nil {
+		return errs.New(errs.Failed, "write", path, err, "")
+	}
+	return nil
+}
+
+// String summarises a result in one line.
+func (r *ApplyResult) String() string {
+	switch r.Mode {
+	case "undo":
+		return fmt.Sprintf("undone: %d operations reversed (%d accounts back in place, %d subdirectories removed)", r.Operations, r.Accounts, r.Created-len(r.Kept))
+	}
+	return fmt.Sprintf("%s: %d accounts moved (%d entries renamed, %d subdirectories created)", r.Mode, r.Accounts, r.Renamed, r.Created)
+}

@@ -1,0 +1,91 @@
+package migrate
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// WriteSummary writes the human summary of a plan: what moves where, what
+// it needs, what is in the way, and what to change on the server.
+func WriteSummary(w io.Writer, p *Plan) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Plan for %s (made %s)\n", p.Base, p.Created.Format("2006-01-02 15:04:05 MST"))
+	if len(p.Conversions) == 0 && len(p.Relocations) == 0 {
+		b.WriteString("\nNothing to do: no finding has a remedy and no flag asked for a change.\n")
+	}
+	var entries, files, dirs int
+	for _, c := range p.Conversions {
+		entries += c.Entries
+		files += c.Files
+		dirs += c.NewDirs
+		fmt.Fprintf(&b, "\n%s: %d %s into subdirectories, scheme %s\n", c.Dir, c.Entries, c.Entity, c.Scheme)
+		fmt.Fprintf(&b, "  entries renamed:       %d (same volume: renames, no copying)\n", c.Files)
+		fmt.Fprintf(&b, "  directories created:   %d", c.NewDirs)
+		if len(c.Existing) > 0 {
+			fmt.Fprintf(&b, " (%d already there)", len(c.Existing))
+		}
+		b.WriteString("\n")
+		if len(c.Examples) > 0 {
+			b.WriteString("  spot check after restarting the server:\n")
+			for _, ex := range c.Examples {
+				if ex.Address != "" {
+					fmt.Fprintf(&b, "    GETACCOUNTLOCATION %s   -> %s\n", ex.Address, ex.NewPath)
+				} else {
+					fmt.Fprintf(&b, "    GETDOMAINLOCATION %s   -> %s\n", ex.Name, ex.NewPath)
+				}
+			}
+		}
+		fmt.Fprintf(&b, "  on the server: %s\n", c.Server)
+	}
+	var bytes int64
+	for _, r := range p.Relocations {
+		bytes += r.Bytes
+		fmt.Fprintf(&b, "\n%s: relocate to %s (%d bytes, %d inodes to copy; a symbolic link replaces it)\n", r.Source, r.Volume, r.Bytes, r.Inodes)
+	}
+	fmt.Fprintf(&b, "\nTotal: %d operations, %d entries in %d directory entries renamed, %d directories created, %d bytes to copy\n",
+		len(p.Ops), entries, files, dirs, bytes)
+	if len(p.Targets) > 0 {
+		b.WriteString("\nTargets:\n")
+		for _, t := range p.Targets {
+			ok := "enough"
+			if !t.Enough {
+				ok = "NOT ENOUGH"
+			}
+			if t.ReadOnly {
+				ok = "READ-ONLY"
+			}
+			inodes := fmt.Sprintf("%d inodes free", t.FreeInodes)
+			if !t.InodesKnown {
+				inodes = "inodes not limited"
+			}
+			fmt.Fprintf(&b, "  %s: needs %d bytes, %d inodes; %d bytes, %s: %s\n", t.Path, t.NeedBytes, t.NeedInodes, t.FreeBytes, inodes, ok)
+		}
+	}
+	var coll int
+	for _, pr := range p.Problems {
+		if pr.Code == "collision" {
+			coll++
+		}
+	}
+	fmt.Fprintf(&b, "\nCollisions: %d\n", coll)
+	if len(p.Problems) > 0 {
+		b.WriteString("Problems:\n")
+		for _, pr := range p.Problems {
+			mark := "note"
+			if pr.Blocking {
+				mark = "BLOCKS APPLY"
+			}
+			fmt.Fprintf(&b, "  [%s] %s: %s: %s\n", mark, pr.Code, pr.Path, pr.Detail)
+		}
+	}
+	if len(p.Ops) > 0 {
+		if len(p.Blocking()) > 0 {
+			b.WriteString("\nThis plan cannot be applied until the blocking problems are solved; then plan again.\n")
+		} else {
+			b.WriteString("\nTo carry it out: stop the server, run `cgscale apply PLAN`, change the server settings above, restart, spot check.\n")
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
