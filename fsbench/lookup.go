@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cgscale/cgscale/layout"
 )
 
 // settingsFile is the small file open-read reads inside an account.
@@ -269,7 +271,7 @@ func (s *sweep) list(ctx context.Context, done *atomic.Int64) (time.Duration, fl
 	}
 	s.phase()
 	t := time.Now()
-	n, err := readDir(s.dir, false, nil)
+	n, err := layout.ReadDir(s.dir, false, nil)
 	namesTime := time.Since(t)
 	if err != nil {
 		return 0, 0, 0, opError("bench: list", s.dir, s.volume, err)
@@ -277,7 +279,7 @@ func (s *sweep) list(ctx context.Context, done *atomic.Int64) (time.Duration, fl
 	done.Add(int64(n))
 	s.phase()
 	t = time.Now()
-	m, err := readDir(s.dir, true, nil)
+	m, err := layout.ReadDir(s.dir, true, nil)
 	typedTime := time.Since(t)
 	if err != nil {
 		return 0, 0, 0, opError("bench: list with types", s.dir, s.volume, err)

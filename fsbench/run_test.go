@@ -13,6 +13,7 @@ import (
 
 	"github.com/cgscale/cgscale/errs"
 	"github.com/cgscale/cgscale/internal/testfs"
+	"github.com/cgscale/cgscale/layout"
 )
 
 // small keeps a run short: a few hundred entries, a few samples.
@@ -27,7 +28,7 @@ func small(dir string) Options {
 func entries(t *testing.T, dir string) []string {
 	t.Helper()
 	var names []string
-	if _, err := readDir(dir, false, func(n string) error { names = append(names, n); return nil }); err != nil {
+	if _, err := layout.ReadDir(dir, false, func(n []byte) error { names = append(names, string(n)); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return names

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cgscale/cgscale/errs"
+	"github.com/cgscale/cgscale/layout"
 )
 
 // ScratchPrefix starts the name of every scratch directory the benchmark
@@ -111,9 +112,9 @@ type Stale struct {
 // first directory it could not remove.
 func RemoveStale(parent string) ([]Stale, error) {
 	var cands []string
-	_, err := readDir(parent, false, func(name string) error {
-		if strings.HasPrefix(name, ScratchPrefix) {
-			cands = append(cands, name)
+	_, err := layout.ReadDir(parent, false, func(name []byte) error {
+		if bytes.HasPrefix(name, []byte(ScratchPrefix)) {
+			cands = append(cands, string(name))
 		}
 		return nil
 	})

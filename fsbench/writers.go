@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cgscale/cgscale/layout"
 )
 
 // WriterSweep is the delivery throughput at each writer count, and the
@@ -336,7 +338,7 @@ func (b *writerBox) empty(volume string) error {
 	dirs := append([]string{b.queue}, b.accounts...)
 	for _, d := range dirs {
 		var names []string
-		if _, err := readDir(d, false, func(n string) error { names = append(names, n); return nil }); err != nil {
+		if _, err := layout.ReadDir(d, false, func(n []byte) error { names = append(names, string(n)); return nil }); err != nil {
 			return opError("bench: list", d, volume, err)
 		}
 		for _, n := range names {
