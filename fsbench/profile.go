@@ -26,6 +26,9 @@ type Threshold struct {
 	// measured up to MaxEntries (the largest size measured, or a hard
 	// limit of the filesystem).
 	Knee bool
+	// Limited is true when the filesystem refused entries during the
+	// sweep and MaxEntries was capped at that hard limit.
+	Limited bool
 	// Evidence is one sentence a finding can cite.
 	Evidence string
 }
@@ -39,7 +42,32 @@ func LoadProfile(path string) (*Profile, error) {
 	}
 	p := &Profile{Path: path}
 	b = bytes.TrimSpace(b)
-	if bytes.HasPrefix(b, []byte("[")) {
+	array := bytes.HasPrefix(b, []byte("["))
+	// The schema first: another document (a scan report, say) is named
+	// as such rather than by the first field that does not fit.
+	type schemaOnly struct {
+		Schema string `json:"schema"`
+	}
+	var heads []schemaOnly
+	if array {
+		err = json.Unmarshal(b, &heads)
+	} else {
+		heads = make([]schemaOnly, 1)
+		err = json.Unmarshal(b, &heads[0])
+	}
+	if err != nil {
+		return nil, errs.New(errs.BadInput, "read bench profile", path, err, "the file must be the output of `cgscale bench --json`")
+	}
+	if len(heads) == 0 {
+		return nil, errs.Errorf(errs.BadInput, "read bench profile", path, "the file must be the output of `cgscale bench --json`", "no results in it")
+	}
+	for i, h := range heads {
+		if h.Schema != Schema {
+			return nil, errs.Errorf(errs.BadInput, "read bench profile", path, "the file must be the output of `cgscale bench --json` (of this version of cgscale)",
+				"result %d has schema %q, want %q", i+1, h.Schema, Schema)
+		}
+	}
+	if array {
 		err = json.Unmarshal(b, &p.Volumes)
 	} else {
 		var r Result
@@ -49,14 +77,7 @@ func LoadProfile(path string) (*Profile, error) {
 	if err != nil {
 		return nil, errs.New(errs.BadInput, "read bench profile", path, err, "the file must be the output of `cgscale bench --json`")
 	}
-	if len(p.Volumes) == 0 {
-		return nil, errs.Errorf(errs.BadInput, "read bench profile", path, "the file must be the output of `cgscale bench --json`", "no results in it")
-	}
 	for i, r := range p.Volumes {
-		if r.Schema != Schema {
-			return nil, errs.Errorf(errs.BadInput, "read bench profile", path, "rerun `cgscale bench --json` with this version of cgscale",
-				"result %d has schema %q, want %q", i+1, r.Schema, Schema)
-		}
 		if r.Knee == nil || r.Knee.MaxEntries <= 0 {
 			return nil, errs.Errorf(errs.BadInput, "read bench profile", path, "run bench with a lookup sweep (--sizes)",
 				"result %d (%s) has no lookup sweep", i+1, r.Dir)
@@ -81,7 +102,7 @@ func (p *Profile) MaxEntriesFor(id Identity) (Threshold, bool) {
 			continue
 		}
 		k := r.Knee
-		t := Threshold{MaxEntries: k.MaxEntries, Knee: k.Found}
+		t := Threshold{MaxEntries: k.MaxEntries, Knee: k.Found, Limited: r.DirLimit != nil}
 		t.Evidence = fmt.Sprintf("cgscale bench of %s (%s, %s cache, %s): %s",
 			r.Dir, r.fsLabel(), r.Cache, r.Started, k.Evidence)
 		return t, true

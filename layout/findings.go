@@ -20,16 +20,21 @@ const (
 	RuleMountPoint    = "CGS009" // a relocation link leads to the root of a mounted volume
 	RuleInsideLink    = "CGS010" // a link points back into the store; not followed
 	RuleVanished      = "CGS011" // entries vanished during the scan
+	RuleOverMeasured  = "CGS012" // a directory holds more entries than measured to stay fast on its volume
 )
 
 // audit applies the rules to a merged report.
-func audit(r *Report, opt WalkOptions, crowded []DirCount) []Finding {
+func audit(r *Report, overs []over) []Finding {
 	base := shellQuote(r.Base)
 	f := []Finding{}
 	add := func(id, name string, sev Severity, subject, evidence, next string) {
 		f = append(f, Finding{ID: id, Name: name, Severity: sev, Subject: subject, Evidence: evidence, Next: next})
 	}
-	for _, c := range crowded {
+	for _, o := range overs {
+		c, t := o.dir, o.thr
+		if o.rule != RuleFlatTooLarge {
+			continue
+		}
 		d := owningDomain(r, c.Path)
 		name, levels := "", 0
 		if d != nil {
@@ -38,16 +43,30 @@ func audit(r *Report, opt WalkOptions, crowded []DirCount) []Finding {
 				levels = strings.Count(rel, "/") + 1
 			}
 		}
-		add(RuleFlatTooLarge, "flat-directory-too-large", Warning, c.Path,
-			fmt.Sprintf("%d accounts in one directory (threshold %d); lookups and listings in it slow down on many filesystems", c.Entries, opt.MaxFlatAccounts),
-			fmt.Sprintf("cgscale plan %s --domain %s --scheme prefix:%d", base, shellQuote(name), levels+1))
-	}
-	for _, c := range r.DomainContainers {
-		if c.Entries >= int64(opt.MaxDomains) {
-			add(RuleTooManyDomain, "too-many-domains", Warning, c.Path,
-				fmt.Sprintf("%d domains in one directory (threshold %d)", c.Entries, opt.MaxDomains),
-				fmt.Sprintf("cgscale plan %s --domains --scheme prefix:1", base))
+		why := "lookups and listings in it slow down on many filesystems"
+		if t.Source == SourceProfile {
+			why = "lookups in it are measured to slow down on this volume"
 		}
+		add(RuleFlatTooLarge, "flat-directory-too-large", Warning, c.Path,
+			fmt.Sprintf("%d accounts in one directory (%s); %s", c.Entries, t.describe(), why),
+			fmt.Sprintf("cgscale plan %s --domain %s --scheme prefix:%d", base, shellQuote(name), levels+1))
+		f[len(f)-1].Threshold = &t
+	}
+	for _, o := range overs {
+		c, t := o.dir, o.thr
+		switch o.rule {
+		case RuleTooManyDomain:
+			add(RuleTooManyDomain, "too-many-domains", Warning, c.Path,
+				fmt.Sprintf("%d domains in one directory (%s)", c.Entries, t.describe()),
+				fmt.Sprintf("cgscale plan %s --domains --scheme prefix:1", base))
+		case RuleOverMeasured:
+			add(RuleOverMeasured, "directory-over-measured-limit", Warning, c.Path,
+				fmt.Sprintf("%d entries in this %s directory (%s)", c.Entries, c.Kind, t.describe()),
+				overNext(c, base))
+		default:
+			continue
+		}
+		f[len(f)-1].Threshold = &t
 	}
 	for _, rl := range r.Relocations {
 		switch rl.Status {
@@ -129,6 +148,17 @@ func audit(r *Report, opt WalkOptions, crowded []DirCount) []Finding {
 		return f[i].Subject < f[j].Subject
 	})
 	return f
+}
+
+// overNext is the next step for a large directory outside the skeleton.
+func overNext(c DirCount, base string) string {
+	switch c.Kind {
+	case KindMailboxDir:
+		return fmt.Sprintf("ls -f %s | wc -l   # then have the user archive or split the mailbox (old messages into a yearly folder)", shellQuote(c.Path))
+	case KindQueue:
+		return fmt.Sprintf("ls -f %s | wc -l   # then find why delivery is stalled (the server's queue monitor) before the queue grows further", shellQuote(c.Path))
+	}
+	return fmt.Sprintf("ls -f %s | head   # then spread its entries over subdirectories or move them off; rescan: cgscale scan %s", shellQuote(c.Path), base)
 }
 
 func orUnknown(s string) string {

@@ -44,6 +44,9 @@ func (w *walker) report() *Report {
 	}
 	for dev, v := range w.volumes {
 		v.Untyped = untyped[dev]
+		if l, ok := w.measuredLocked(dev, v.Path); ok {
+			v.Measured = &l
+		}
 		if w.opt.Identify != nil {
 			fs := w.opt.Identify(v.Path)
 			v.Filesystem, v.MountPoint, v.Options, v.Detail = fs.Type, fs.MountPoint, fs.Options, fs.Detail
@@ -147,9 +150,9 @@ func (w *walker) report() *Report {
 	r.Totals.Vanished = w.nVanished.Load()
 	r.Complete = r.Totals.Unreadable == 0 && !w.stop.Load()
 
-	crowded := append([]DirCount(nil), w.crowded...)
-	sortDirCounts(crowded)
-	r.Findings = audit(r, w.opt, crowded)
+	over := append([]over(nil), w.over...)
+	sort.Slice(over, func(i, j int) bool { return over[i].dir.Path < over[j].dir.Path })
+	r.Findings = audit(r, over)
 	return r
 }
 

@@ -124,6 +124,10 @@ type Volume struct {
 	Options    string `json:"mount_options"`
 	Detail     string `json:"detail"`
 	Untyped    int64  `json:"untyped_entries"` // entries without a type from readdir
+	// Measured is the limit a bench profile (scan --profile) gives for
+	// this volume; absent when there is no profile or it does not
+	// describe the volume, and the settings apply.
+	Measured *MeasuredLimit `json:"measured_limit,omitempty"`
 }
 
 // PathError is a directory that could not be read.
@@ -150,6 +154,9 @@ type Finding struct {
 	Subject  string   `json:"subject"` // the path or domain concerned
 	Evidence string   `json:"evidence"`
 	Next     string   `json:"next"`
+	// Threshold, for the rules that count entries (CGS001, CGS002,
+	// CGS012), is the threshold that applied and where it came from.
+	Threshold *Threshold `json:"threshold,omitempty"`
 }
 
 // NeedsAction reports whether any finding is a warning or worse.

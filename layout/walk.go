@@ -57,6 +57,11 @@ type WalkOptions struct {
 	// Identify, when set, names the filesystem holding path; its answers
 	// fill the filesystem columns of the report.
 	Identify func(path string) Filesystem
+	// Measured, when set, gives limits measured on some volumes (scan
+	// --profile): on those volumes they replace MaxFlatAccounts and
+	// MaxDomains, and apply to every other directory too (mailboxes, the
+	// queue). Elsewhere the settings apply.
+	Measured *Measured
 }
 
 // Filesystem is what Identify tells about a filesystem.
@@ -202,8 +207,9 @@ type walker struct {
 	claimed    map[devIno]string
 	relocs     []Relocation
 	unreadable []PathError
-	crowded    []DirCount // account directories at or above MaxFlatAccounts
-	domDirs    []DirCount // directories holding domains
+	over       []over                    // directories past their threshold
+	limits     map[uint64]*MeasuredLimit // by device; nil: not measured
+	domDirs    []DirCount                // directories holding domains
 	volumes    map[uint64]*Volume
 
 	nUnreadable atomic.Int64
@@ -235,6 +241,7 @@ func newWalker(ctx context.Context, base, realBase string, opt WalkOptions) *wal
 		ctx: ctx, opt: opt, base: base, realBase: realBase, jobs: opt.Jobs,
 		claimed: map[devIno]string{},
 		volumes: map[uint64]*Volume{},
+		limits:  map[uint64]*MeasuredLimit{},
 	}
 	w.cond = sync.NewCond(&w.mu)
 	return w
@@ -637,11 +644,13 @@ func (s *wstate) walkDir(parent *dirHandle, name string, j job) {
 		}
 	}
 	s.top.offer(DirCount{Path: j.path, Entries: n, Kind: j.kind}, w.opt.TopN)
-	if j.kind.holdsAccounts() && accounts >= int64(w.opt.MaxFlatAccounts) {
-		w.smu.Lock()
-		w.crowded = append(w.crowded, DirCount{Path: j.path, Entries: accounts, Kind: j.kind})
-		w.smu.Unlock()
+	if m := w.opt.Measured; m != nil && !haveSelf && n > int64(m.Smallest) && j.kind != KindBase {
+		// A large directory outside the skeleton: its volume decides.
+		if self, err = h.self(); err == nil {
+			haveSelf = true
+		}
 	}
+	w.checkLimits(j, self.dev, haveSelf, n, accounts, domainsHere)
 	if j.kind.holdsDomains() {
 		w.smu.Lock()
 		w.domDirs = append(w.domDirs, DirCount{Path: j.path, Entries: domainsHere, Kind: j.kind})

@@ -36,7 +36,17 @@ accounts in the wrong subdirectory for the domain's scheme (CGS006);
 domains half flat, half in subdirectories (CGS007); a filesystem that gives
 no entry types (CGS008); links to the root of a mounted volume (CGS009);
 links back into the store (CGS010); entries vanished during the scan
-(CGS011). The Main Domain (BASE/Accounts) is reported as "(main)".
+(CGS011); with --profile, any directory holding more entries than its
+volume was measured to take (CGS012). The Main Domain (BASE/Accounts) is
+reported as "(main)".
+
+--profile FILE reads what ` + "`cgscale bench --json`" + ` measured (one result, or a
+JSON array of several: jq -s . a.json b.json > FILE). On a volume the file
+describes, the measured limit of entries per directory replaces
+--max-flat-accounts and --max-domains and the finding cites the
+measurement; where no slowdown was measured, the setting is only ever
+raised to the largest size measured. Volumes the file does not describe
+keep the settings.
 
 Exit status: 0 when nothing needs attention, 3 when findings need action,
 4 when directories could not be read (the report is partial), 2 when BASE
@@ -46,7 +56,9 @@ Examples:
   cgscale scan
   cgscale scan /var/CommuniGate --sizes --top 50
   cgscale scan --json /var/CommuniGate > scan.json
-  cgscale scan --sequential /mnt/old-disk/CommuniGate`,
+  cgscale scan --sequential /mnt/old-disk/CommuniGate
+  cgscale bench --json /var/CommuniGate/Domains > bench.json
+  cgscale scan --profile bench.json /var/CommuniGate`,
 	}
 	c.run = func(ctx context.Context, e *env, args []string) error {
 		fs := e.flags(c)
@@ -56,6 +68,7 @@ Examples:
 		top := fs.Int("top", layout.DefaultTopN, "how many of the largest directories to list")
 		maxFlat := fs.Int("max-flat-accounts", layout.DefaultMaxFlatAccounts, "accounts in one directory that call for subdirectories")
 		maxDomains := fs.Int("max-domains", layout.DefaultMaxDomains, "domains in one directory that call for domain subdirectories")
+		profile := fs.String("profile", "", "bench result(s) from `cgscale bench --json`: measured limits per volume")
 		asJSON := fs.Bool("json", false, "print the report as JSON (schema "+layout.Schema+")")
 		progress := progressFlag(fs)
 		if err := e.parse(c, fs, args); err != nil {
@@ -72,12 +85,20 @@ Examples:
 		if *sequential {
 			*jobs = 1
 		}
+		var measured *layout.Measured
+		if *profile != "" {
+			p, err := fsbench.LoadProfile(*profile)
+			if err != nil {
+				return err
+			}
+			measured = profileLimits(p)
+		}
 		base := fs.Arg(0)
 		stats := &layout.WalkStats{}
 		opt := layout.WalkOptions{
 			Jobs: *jobs, Sizes: *sizes, TopN: *top,
 			MaxFlatAccounts: *maxFlat, MaxDomains: *maxDomains,
-			Stats: stats, Identify: identify,
+			Stats: stats, Identify: identify, Measured: measured,
 		}
 		stop, err := e.startProgress(*progress, "scanning", func() (int64, int64) { return stats.Entries.Load(), 0 })
 		if err != nil {
@@ -95,7 +116,7 @@ Examples:
 				return errs.New(errs.Failed, "write report", "", werr, "")
 			}
 		} else {
-			printScan(e.stdout, r)
+			printScan(e.stdout, r, *profile, *maxFlat)
 		}
 		if err != nil {
 			return err
@@ -135,8 +156,32 @@ func identify(path string) layout.Filesystem {
 	return layout.Filesystem{Type: typ, MountPoint: id.MountPoint, Options: strings.Join(id.Options, ","), Detail: id.String()}
 }
 
-// printScan writes the text report.
-func printScan(w io.Writer, r *layout.Report) {
+// profileLimits matches the volumes of a walk against a bench profile:
+// a volume is measured when the profile holds a result for its filesystem
+// (see fsbench.Profile.MaxEntriesFor).
+func profileLimits(p *fsbench.Profile) *layout.Measured {
+	m := &layout.Measured{Smallest: -1}
+	for _, r := range p.Volumes {
+		if m.Smallest < 0 || r.Knee.MaxEntries < m.Smallest {
+			m.Smallest = r.Knee.MaxEntries
+		}
+	}
+	m.For = func(path string, _ uint64) (layout.MeasuredLimit, bool) {
+		id, err := fsbench.Identify(path, fsbench.IdentifyOptions{})
+		if err != nil {
+			return layout.MeasuredLimit{}, false
+		}
+		t, ok := p.MaxEntriesFor(id)
+		if !ok {
+			return layout.MeasuredLimit{}, false
+		}
+		return layout.MeasuredLimit{MaxEntries: t.MaxEntries, Ceiling: t.Knee || t.Limited, Profile: p.Path, Evidence: t.Evidence}, true
+	}
+	return m
+}
+
+// printScan writes the text report; profile is the --profile file, if any.
+func printScan(w io.Writer, r *layout.Report, profile string, maxFlat int) {
 	rel := func(p string) string {
 		if p == r.Base {
 			return "."
@@ -192,6 +237,21 @@ func printScan(w io.Writer, r *layout.Report) {
 		fmt.Fprintf(tw, "  %d\t%s\t%s\n", d.Entries, d.Kind, rel(d.Path))
 	}
 	tw.Flush()
+
+	if profile != "" {
+		fmt.Fprintf(w, "\nMeasured limits (%s):\n", profile)
+		for _, v := range r.Volumes {
+			where := v.MountPoint
+			if where == "" {
+				where = v.Path
+			}
+			if m := v.Measured; m != nil {
+				fmt.Fprintf(w, "  %s: %d entries per directory; %s\n", where, m.MaxEntries, m.Evidence)
+			} else {
+				fmt.Fprintf(w, "  %s: not in the profile; --max-flat-accounts %d applies\n", where, maxFlat)
+			}
+		}
+	}
 
 	if len(r.Relocations) > 0 {
 		fmt.Fprintf(w, "\nLinks:\n")
