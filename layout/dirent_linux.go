@@ -4,6 +4,7 @@ package layout
 
 import (
 	"encoding/binary"
+	"fmt"
 	"os"
 	"strings"
 
@@ -240,4 +241,20 @@ func (h *dirHandle) readlink(name string) (string, error) {
 		}
 		buf = make([]byte, 2*len(buf))
 	}
+}
+
+// fsidOf returns the filesystem id (statfs f_fsid, in the form the move
+// journal records) of the filesystem holding path, links followed; "" when
+// it cannot be read.
+func fsidOf(path string) string {
+	var sfs unix.Statfs_t
+	if unix.Statfs(path, &sfs) != nil {
+		return ""
+	}
+	return fmt.Sprintf("%08x%08x", uint32(sfs.Fsid.Val[0]), uint32(sfs.Fsid.Val[1]))
+}
+
+// devName writes a device number as major:minor.
+func devName(dev uint64) string {
+	return fmt.Sprintf("%d:%d", unix.Major(dev), unix.Minor(dev))
 }

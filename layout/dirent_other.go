@@ -5,6 +5,7 @@ package layout
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 
 	"github.com/karrick/godirwalk"
@@ -142,3 +143,9 @@ func (h *dirHandle) self() (fileInfo, error) {
 func (h *dirHandle) readlink(name string) (string, error) {
 	return os.Readlink(filepath.Join(h.path, name))
 }
+
+// fsidOf is unknown outside Linux: recorded relocations are then compared
+// by device.
+func fsidOf(string) string { return "" }
+
+func devName(dev uint64) string { return strconv.FormatUint(dev, 10) }

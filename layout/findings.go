@@ -21,6 +21,8 @@ const (
 	RuleInsideLink    = "CGS010" // a link points back into the store; not followed
 	RuleVanished      = "CGS011" // entries vanished during the scan
 	RuleOverMeasured  = "CGS012" // a directory holds more entries than measured to stay fast on its volume
+	RuleOffVolume     = "CGS013" // a link made by cgscale move lands on another filesystem than recorded
+	RuleJournal       = "CGS014" // the move journals could not be read
 )
 
 // audit applies the rules to a merged report.
@@ -75,9 +77,13 @@ func audit(r *Report, overs []over) []Finding {
 			if rl.Status == "not-a-directory" {
 				what = "target is not a directory"
 			}
-			add(RuleDanglingLink, "dangling-link", Critical, rl.Link,
-				fmt.Sprintf("%s link -> %q: %s (%s)", rl.Kind, rl.Text, what, rl.Error),
-				fmt.Sprintf("mount the volume holding %s or restore the directory, then: cgscale scan %s", shellQuote(rl.Text), base))
+			evidence := fmt.Sprintf("%s link -> %q: %s (%s)", rl.Kind, rl.Text, what, rl.Error)
+			next := fmt.Sprintf("mount the volume holding %s or restore the directory, then: cgscale scan %s", shellQuote(rl.Text), base)
+			if rec := rl.Recorded; rec != nil {
+				evidence += fmt.Sprintf("; cgscale move put it on device %s (filesystem id %s) on %s", devName(rec.Dev), rec.FSID, rec.Time.Format("2006-01-02 15:04 MST"))
+				next = fmt.Sprintf("mount the volume that holds %s, make the mail service wait for it (systemd RequiresMountsFor=%s), then: cgscale scan %s", shellQuote(rec.Dst), rec.Dst, base)
+			}
+			add(RuleDanglingLink, "dangling-link", Critical, rl.Link, evidence, next)
 		case "loop":
 			add(RuleLinkLoop, "link-loop", Warning, rl.Link,
 				fmt.Sprintf("%s link -> %q: %s; not walked twice", rl.Kind, rl.Text, rl.Error),
@@ -86,6 +92,17 @@ func audit(r *Report, overs []over) []Finding {
 			add(RuleInsideLink, "link-inside-store", Info, rl.Link,
 				fmt.Sprintf("%s link -> %q resolves to %s inside the store; not followed, so its accounts are counted once", rl.Kind, rl.Text, rl.Resolved),
 				fmt.Sprintf("ls -ld %s", shellQuote(rl.Link)))
+		}
+		if rec := rl.Recorded; rl.Moved && rec != nil {
+			where := rl.Filesystem
+			if rl.MountPoint != "" {
+				where += " mounted at " + rl.MountPoint
+			}
+			add(RuleOffVolume, "relocation-off-its-volume", Critical, rl.Link,
+				fmt.Sprintf("%s link -> %q was made by cgscale move onto device %s (filesystem id %s) on %s, but now lands on %s, device %s (filesystem id %s): the volume is not mounted (or another one is) and the server would read and write this tree instead of the moved data",
+					rl.Kind, rl.Text, devName(rec.Dev), rec.FSID, rec.Time.Format("2006-01-02 15:04 MST"), orUnknown(where), devName(rl.Device), orUnknown(rl.FSID)),
+				fmt.Sprintf("stop the mail service; check %s is empty or new (ls -la %s); mount the volume that holds %s; make the service wait for it (systemd RequiresMountsFor=%s); then: cgscale scan %s",
+					shellQuote(rl.Resolved), shellQuote(rl.Resolved), shellQuote(rec.Dst), rec.Dst, base))
 		}
 		if rl.OnMountPoint {
 			add(RuleMountPoint, "link-to-mount-point", Warning, rl.Link,
@@ -131,6 +148,11 @@ func audit(r *Report, overs []over) []Finding {
 				fmt.Sprintf("the %s filesystem at %s gives no entry types in directory listings (%d entries needed an lstat each); every listing of a large directory costs a stat per entry (XFS made with ftype=0, ext4 without filetype, some NFS and FUSE mounts)", orUnknown(v.Filesystem), where, v.Untyped),
 				fmt.Sprintf("cgscale bench %s", shellQuote(where)))
 		}
+	}
+	if r.JournalError != "" {
+		add(RuleJournal, "journal-unreadable", Info, filepath.Join(r.Base, StateDir, JournalDir),
+			fmt.Sprintf("the journals of cgscale move could not be read (%s), so links it made were not checked against the volumes it recorded", r.JournalError),
+			fmt.Sprintf("cgscale scan %s   # as root or the server's user", base))
 	}
 	if r.Totals.Vanished > 0 {
 		add(RuleVanished, "vanished-during-scan", Info, r.Base,

@@ -131,9 +131,23 @@ func (w *walker) report() *Report {
 	})
 	r.Totals.Domains = int64(len(w.domains))
 
+	recorded := map[string]*RecordedRelocation{}
+	for i := range w.recorded {
+		recorded[linkKey(w.recorded[i].Src)] = &w.recorded[i]
+	}
+	if w.journalErr != nil {
+		r.JournalError = w.journalErr.Error()
+	}
 	for _, rl := range w.relocs {
 		if v := w.volumes[rl.Device]; v != nil && rl.Device != 0 {
 			rl.Filesystem, rl.MountPoint = v.Filesystem, v.MountPoint
+		}
+		if rec := recorded[linkKey(rl.Link)]; rec != nil {
+			rl.Recorded = rec
+			if rl.Device != 0 {
+				rl.FSID = fsidOf(rl.Link)
+				rl.Moved = !sameFilesystem(rec.Dev, rec.FSID, rl.Device, rl.FSID)
+			}
 		}
 		if !rl.Kind.IsAccount() {
 			r.Totals.Links++

@@ -36,7 +36,10 @@ type Report struct {
 	// WalkOptions.MaxErrors of them; Totals.Unreadable has the count).
 	Unreadable []PathError `json:"unreadable"`
 	Findings   []Finding   `json:"findings"`
-	ElapsedMS  int64       `json:"elapsed_ms"`
+	// JournalError says why the move journals (BASE/.cgscale/journal)
+	// could not be read; relocations were then not checked against them.
+	JournalError string `json:"journal_error,omitempty"`
+	ElapsedMS    int64  `json:"elapsed_ms"`
 }
 
 // Totals are sums over the whole base.
@@ -113,6 +116,14 @@ type Relocation struct {
 	// the parent filesystem instead of dangling.
 	OnMountPoint bool   `json:"on_mount_point"`
 	Error        string `json:"error,omitempty"`
+	// FSID is the filesystem id of where the link lands now.
+	FSID string `json:"fsid,omitempty"`
+	// Recorded is what `cgscale move` recorded when it made this link,
+	// when its journal is still in the store.
+	Recorded *RecordedRelocation `json:"recorded,omitempty"`
+	// Moved is true when the link lands on another filesystem than the
+	// one Recorded names (finding CGS013).
+	Moved bool `json:"moved_off_recorded_volume,omitempty"`
 }
 
 // Volume is a filesystem the walk visited.

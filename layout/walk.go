@@ -105,6 +105,7 @@ func Walk(ctx context.Context, base string, opt WalkOptions) (*Report, error) {
 	}
 	w := newWalker(ctx, base, realBase, opt)
 	w.run()
+	w.recorded, w.journalErr = ReadRelocations(base)
 	r := w.report()
 	r.ElapsedMS = time.Since(start).Milliseconds()
 	if ctx.Err() != nil {
@@ -209,7 +210,9 @@ type walker struct {
 	unreadable []PathError
 	over       []over                    // directories past their threshold
 	limits     map[uint64]*MeasuredLimit // by device; nil: not measured
-	domDirs    []DirCount                // directories holding domains
+	recorded   []RecordedRelocation      // from the move journals
+	journalErr error
+	domDirs    []DirCount // directories holding domains
 	volumes    map[uint64]*Volume
 
 	nUnreadable atomic.Int64

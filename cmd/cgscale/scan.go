@@ -37,8 +37,11 @@ domains half flat, half in subdirectories (CGS007); a filesystem that gives
 no entry types (CGS008); links to the root of a mounted volume (CGS009);
 links back into the store (CGS010); entries vanished during the scan
 (CGS011); with --profile, any directory holding more entries than its
-volume was measured to take (CGS012). The Main Domain (BASE/Accounts) is
-reported as "(main)".
+volume was measured to take (CGS012); a link made by cgscale move that now
+lands on another filesystem than the move recorded in its journal, as when
+the volume is not mounted after a reboot (CGS013); move journals that
+cannot be read (CGS014). The Main Domain (BASE/Accounts) is reported as
+"(main)".
 
 --profile FILE reads what ` + "`cgscale bench --json`" + ` measured (one result, or a
 JSON array of several: jq -s . a.json b.json > FILE). On a volume the file
