@@ -87,12 +87,25 @@ type Example struct {
 }
 
 // Relocation is a directory that moves to another volume and is replaced by
-// a symbolic link.
+// a symbolic link. The figures come from the move engine's pre-flight
+// (PlanMove) when the plan is made; apply runs it again before copying.
 type Relocation struct {
-	Source string `json:"source"` // relative to Base
-	Volume string `json:"volume"` // absolute path of the target volume
-	Bytes  int64  `json:"bytes"`
-	Inodes int64  `json:"inodes"`
+	Source string `json:"source"`         // relative to Base
+	Volume string `json:"volume"`         // absolute path of the target volume
+	Dest   string `json:"dest,omitempty"` // where the tree lands: Volume/<Source>
+	Files  int64  `json:"files"`          // regular files to copy
+	Dirs   int64  `json:"dirs"`
+	Bytes  int64  `json:"bytes"`  // apparent size of the files to copy
+	Inodes int64  `json:"inodes"` // inodes to create, each hard-linked file once
+	// NeedBytes and NeedInodes are what the target must have free
+	// (allocated blocks and inodes plus the engine's margin).
+	NeedBytes  int64 `json:"need_bytes"`
+	NeedInodes int64 `json:"need_inodes"`
+	// The target volume as the pre-flight found it.
+	FSType      string `json:"fstype,omitempty"`
+	FreeBytes   int64  `json:"free_bytes"`
+	FreeInodes  int64  `json:"free_inodes"`
+	InodesKnown bool   `json:"inodes_known"`
 }
 
 // TargetCheck is the free space of one filesystem the plan writes to.

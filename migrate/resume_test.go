@@ -126,11 +126,24 @@ func TestLockAndServerGuard(t *testing.T) {
 	if st := lstat(t, dom); st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		t.Fatal("source changed")
 	}
+	if !strings.Contains(refusalHint(t, dom, vol), "--force overrides") {
+		t.Fatal("the refusal does not name --force")
+	}
 	// A stale PID (no such process) does not block.
 	must(t, os.WriteFile(filepath.Join(base, "ProcessID"), []byte("2147483646\n"), 0o644))
 	if _, err := runMove(t, dom, vol); err != nil {
 		t.Fatalf("move with a stale ProcessID: %v", err)
 	}
+}
+
+// refusalHint runs a refused move again and returns its hint.
+func refusalHint(t *testing.T, dom, vol string) string {
+	t.Helper()
+	_, err := runMove(t, dom, vol)
+	if err == nil {
+		t.Fatal("move was not refused")
+	}
+	return errs.HintOf(err)
 }
 
 // Removal never follows a link out of the tree and never deletes into
