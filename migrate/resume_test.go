@@ -12,6 +12,7 @@ import (
 
 	"github.com/cgscale/cgscale/errs"
 	"github.com/cgscale/cgscale/internal/testfs"
+	"github.com/cgscale/cgscale/layout"
 	"github.com/cgscale/cgscale/migrate/internal/sampletree"
 )
 
@@ -244,5 +245,37 @@ func TestJournalTornLine(t *testing.T) {
 	must(t, os.WriteFile(j.Path, []byte(strings.Join(lines, "\n")), 0o600))
 	if _, err := ReadJournal(j.Path); err == nil {
 		t.Fatal("a damaged line in the middle was accepted")
+	}
+}
+
+// Classify and the walker agree: every relocatable path Classify accepts
+// in a generated store is a domain, subdirectory or mount point for the
+// walker too, and every account it reports is refused.
+func TestClassifyAgreesWithWalker(t *testing.T) {
+	base := makeStore(t, t.TempDir(), 40)
+	must(t, os.MkdirAll(filepath.Join(base, "Domains", "other.test", "big.mnt", "a.sub", "amy.macnt"), 0o755))
+	must(t, os.MkdirAll(filepath.Join(base, "Domains", "d.sub", "deep.test", "j.sub", "jo.macnt"), 0o755))
+	rep, err := layout.Walk(context.Background(), base, layout.WalkOptions{OnAccount: func(a layout.Account) {
+		if _, err := Classify(a.Path); errs.KindOf(err) != errs.Refused {
+			t.Errorf("Classify(account %s): %v, want refused", a.Path, err)
+		}
+		if dir := filepath.Dir(a.Path); dir != a.DomainPath {
+			if r, err := Classify(dir); err != nil || r.Kind == KindDomain {
+				t.Errorf("Classify(%s), holding account %s: %+v %v, want a subdirectory or mount point", dir, a.Name, r, err)
+			}
+		}
+	}})
+	must(t, err)
+	for _, d := range rep.Domains {
+		r, err := Classify(d.Path)
+		if d.Name == layout.MainDomainName {
+			if err == nil {
+				t.Errorf("Classify(Accounts/) = %+v, want refused", r)
+			}
+			continue
+		}
+		if err != nil || r.Kind != KindDomain {
+			t.Errorf("Classify(domain %s) = %+v, %v", d.Path, r, err)
+		}
 	}
 }
