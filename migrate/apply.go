@@ -278,22 +278,34 @@ func planJournal(p *Plan) (string, []Record, error) {
 	return path, recs, nil
 }
 
-// ResumeApply finishes an interrupted apply of p from its journal.
-func ResumeApply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, error) {
-	res := &ApplyResult{Mode: "resume"}
+// startRun does what resume and undo begin with: the store checks, the
+// store lock (held on success), and the journal of p's latest apply
+// (path "" when p was never applied here).
+func startRun(p *Plan, opt ApplyOptions, mode string) (*ApplyResult, *StoreLock, string, []Record, error) {
+	res := &ApplyResult{Mode: mode}
 	countOps(p, res)
 	if err := checkStore(p, opt); err != nil {
-		return nil, err
+		return nil, nil, "", nil, err
 	}
 	lock, err := Lock(p.Base)
+	if err != nil {
+		return nil, nil, "", nil, err
+	}
+	path, recs, err := planJournal(p)
+	if err != nil {
+		lock.Unlock()
+		return nil, nil, "", nil, err
+	}
+	return res, lock, path, recs, nil
+}
+
+// ResumeApply finishes an interrupted apply of p from its journal.
+func ResumeApply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, error) {
+	res, lock, path, recs, err := startRun(p, opt, "resume")
 	if err != nil {
 		return nil, err
 	}
 	defer lock.Unlock()
-	path, recs, err := planJournal(p)
-	if err != nil {
-		return nil, err
-	}
 	if path == "" || Finished(recs) {
 		what := "this plan was never applied"
 		if path != "" {
@@ -347,20 +359,11 @@ func lastNote(recs []Record) string {
 // interrupted undo. Subdirectories it created are removed when empty and
 // the converted directories get their original times back.
 func UndoApply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, error) {
-	res := &ApplyResult{Mode: "undo"}
-	countOps(p, res)
-	if err := checkStore(p, opt); err != nil {
-		return nil, err
-	}
-	lock, err := Lock(p.Base)
+	res, lock, path, recs, err := startRun(p, opt, "undo")
 	if err != nil {
 		return nil, err
 	}
 	defer lock.Unlock()
-	path, recs, err := planJournal(p)
-	if err != nil {
-		return nil, err
-	}
 	if path == "" {
 		return nil, errs.Errorf(errs.Refused, "undo", p.Base, "", "this plan was never applied to this store")
 	}
@@ -465,38 +468,11 @@ func savePlan(p *Plan) (string, error) {
 	if err != nil {
 		return "", errs.New(errs.Failed, "encode plan", path, err, "")
 	}
-	return path, writeDurable(path, data)
+	return path, writeDurable("write", path, data)
 }
 
 func writePointer(p *Plan, journal string) error {
-	return writeDurable(pointerPath(p), []byte(journal+"\n"))
-}
-
-// writeDurable replaces path with data: temporary file, fsync, rename,
-// fsync of the directory.
-func writeDurable(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return errs.New(errs.Failed, "write", tmp, err, "")
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		err = syncDir(filepath.Dir(path))
-	}
-	if err != nil {
-		return errs.New(errs.Failed, "write", path, err, "")
-	}
-	return nil
+	return writeDurable("write", pointerPath(p), []byte(journal+"\n"))
 }
 
 // String summarises a result in one line.

@@ -175,8 +175,8 @@ func (p *Plan) sum() (string, error) {
 	return "sha256:" + hex.EncodeToString(h[:]), nil
 }
 
-// WritePlan writes the sealed plan to path atomically: a temporary file in
-// the same directory, synced, then renamed over path. "-" writes to w.
+// WritePlan writes the sealed plan to path atomically (writeDurable).
+// "-" writes to w.
 func WritePlan(p *Plan, path string, w io.Writer) error {
 	if err := p.Seal(); err != nil {
 		return errs.New(errs.Failed, "encode plan", path, err, "")
@@ -190,10 +190,16 @@ func WritePlan(p *Plan, path string, w io.Writer) error {
 		_, err := w.Write(data)
 		return err
 	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	return writeDurable("write plan", path, data)
+}
+
+// writeDurable replaces path with data: a temporary file in the same
+// directory, written and synced, renamed over path, then the directory
+// synced. On failure the temporary file is removed and path is as it was.
+func writeDurable(op, path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
-		return errs.New(errs.Failed, "write plan", path, err, "check that the directory exists and is writable")
+		return errs.New(errs.Failed, op, path, err, "check that the directory exists and is writable")
 	}
 	tmp := f.Name()
 	_, err = f.Write(data)
@@ -206,9 +212,12 @@ func WritePlan(p *Plan, path string, w io.Writer) error {
 	if err == nil {
 		err = os.Rename(tmp, path)
 	}
+	if err == nil {
+		err = syncDir(filepath.Dir(path))
+	}
 	if err != nil {
 		os.Remove(tmp)
-		return errs.New(errs.Failed, "write plan", path, err, "")
+		return errs.New(errs.Failed, op, path, err, "")
 	}
 	return nil
 }
