@@ -13,7 +13,6 @@ import (
 	"github.com/cgscale/cgscale/errs"
 	"github.com/cgscale/cgscale/internal/testfs"
 	"github.com/cgscale/cgscale/layout"
-	"github.com/cgscale/cgscale/migrate/internal/sampletree"
 )
 
 // A move killed with SIGKILL as each phase starts is finished by Resume:
@@ -24,8 +23,7 @@ func TestResumeAfterKill(t *testing.T) {
 	for _, phase := range []string{"copy", "verify", "swap", "remove"} {
 		t.Run(phase, func(t *testing.T) {
 			base := newBase(t, "ext4")
-			dom, err := sampletree.Domain(base, "example.test", sampletree.Options{Accounts: 60, Xattrs: true, Seed: 3})
-			must(t, err)
+			dom := genDomain(t, base, 60, 3, false)
 			keep := pristine(t, dom)
 			vol := testfs.Scratch(t, "xfs")
 			cmd := helper(t, []string{"CGSCALE_MIGRATE_HELPER=move", "SRC=" + dom, "VOL=" + vol, "CGSCALE_DIE_AT=" + phase}, 0)
@@ -48,7 +46,7 @@ func TestResumeAfterKill(t *testing.T) {
 			if res.Outcome != "moved" || !res.Resumed {
 				t.Fatalf("resume: %+v", res)
 			}
-			assertLinked(t, dom, filepath.Join(vol, "Domains", "example.test"))
+			assertLinked(t, dom, filepath.Join(vol, "Domains", filepath.Base(dom)))
 			sameTree(t, keep, dom)
 			assertNoTemp(t, filepath.Join(base, "Domains"))
 			if open, _ := Unfinished(base); len(open) != 0 {
@@ -67,8 +65,7 @@ func TestResumeAfterKill(t *testing.T) {
 func TestAbortBeforeSwap(t *testing.T) {
 	needRoot(t)
 	base := newBase(t, "ext4")
-	dom, err := sampletree.Domain(base, "example.test", sampletree.Options{Accounts: 30, Seed: 4})
-	must(t, err)
+	dom := genDomain(t, base, 30, 4, false)
 	keep := pristine(t, dom)
 	vol := testfs.Scratch(t, "tmpfs")
 	cmd := helper(t, []string{"CGSCALE_MIGRATE_HELPER=move", "SRC=" + dom, "VOL=" + vol, "CGSCALE_DIE_AT=swap"}, 0)
@@ -85,8 +82,7 @@ func TestAbortBeforeSwap(t *testing.T) {
 func TestResumeHalfSwap(t *testing.T) {
 	needRoot(t)
 	base := newBase(t, "ext4")
-	dom, err := sampletree.Domain(base, "example.test", sampletree.Options{Accounts: 10, Seed: 5})
-	must(t, err)
+	dom := genDomain(t, base, 10, 5, false)
 	keep := pristine(t, dom)
 	vol := testfs.Scratch(t, "tmpfs")
 	cmd := helper(t, []string{"CGSCALE_MIGRATE_HELPER=move", "SRC=" + dom, "VOL=" + vol, "CGSCALE_DIE_AT=swap"}, 0)
@@ -104,7 +100,7 @@ func TestResumeHalfSwap(t *testing.T) {
 	if err != nil || res.Outcome != "moved" {
 		t.Fatalf("resume: %+v %v", res, err)
 	}
-	assertLinked(t, dom, filepath.Join(vol, "Domains", "example.test"))
+	assertLinked(t, dom, filepath.Join(vol, "Domains", filepath.Base(dom)))
 	sameTree(t, keep, dom)
 	assertNoTemp(t, parent)
 }
