@@ -157,6 +157,17 @@ func classify(parent Kind, name []byte, typ uint8) Kind {
 	return KindOther
 }
 
+// ClassifyDir returns the kind of a directory (or a link to one) named
+// name inside a directory of kind parent: the walker's rule, for callers
+// that know a path but have not listed it (start from KindBase for the
+// components below a store's base).
+func ClassifyDir(parent Kind, name string) Kind {
+	if name == "" {
+		return KindOther
+	}
+	return classify(parent, []byte(name), typeDir)
+}
+
 // bareName strips the kind's suffix from an account entry's name:
 // "jsmith" for "jsmith.macnt" and "jsmith.mbox".
 func bareName(name []byte, k Kind) []byte {

@@ -81,7 +81,7 @@ func (w *walker) report() *Report {
 			dr.Bytes += a.bytes
 			dr.Allocated += a.allocated
 			dr.Unreadable += a.unreadable
-			if a.largest.Entries > dr.Largest.Entries || dr.Largest.Path == "" {
+			if a.largest.Path != "" && (dr.Largest.Path == "" || a.largest.larger(dr.Largest)) {
 				dr.Largest = a.largest
 			}
 			for l, n := range a.levels {

@@ -57,6 +57,14 @@ type GenOptions struct {
 	Relocate      int    // how many secondary domains have a directory relocated
 	RelativeLinks bool   // write relative link text instead of absolute
 
+	// Extras adds to multi-mailbox accounts what a copy of a real store
+	// must keep (see extras.go): hard links, sparse files, user.* extended
+	// attributes, names that are not UTF-8, long names and deep paths,
+	// internal and dangling symbolic links, empty mailbox directories, old
+	// times with nanoseconds and (as root) numeric owners. It needs the
+	// operating system's filesystem (*afero.OsFs).
+	Extras bool
+
 	ForceInto bool // write into a non-empty base directory
 	Workers   int  // parallel file writers; 0 means 8
 
@@ -112,6 +120,7 @@ type GenResult struct {
 	Bytes       int64       `json:"bytes"`
 	Relocations []GenLink   `json:"relocation_links"`
 	DomainList  []GenDomain `json:"domain_list"`
+	Extras      *GenExtras  `json:"extras,omitempty"`
 }
 
 // Validate checks the options without touching any file.
@@ -169,6 +178,12 @@ func Generate(ctx context.Context, fs afero.Fs, base string, o GenOptions) (*Gen
 	}
 	base = filepath.Clean(base)
 	// Every check comes before the first write.
+	if o.Extras {
+		if _, ok := fs.(*afero.OsFs); !ok {
+			return nil, errs.Errorf(errs.BadInput, "gen", base, "write the store to a real directory (the command always does)",
+				"--extras needs the operating system's filesystem for hard links, sparse files and extended attributes; this one is %T", fs)
+		}
+	}
 	if o.RelocateTo != "" {
 		if _, ok := fs.(afero.Linker); !ok {
 			return nil, errs.Errorf(errs.BadInput, "gen", o.RelocateTo, "write to a real directory", "this file system cannot hold symlinks, so relocation links cannot be made")
@@ -244,6 +259,9 @@ func Generate(ctx context.Context, fs afero.Fs, base string, o GenOptions) (*Gen
 		return nil, err
 	}
 	res.Dirs, res.Files, res.Links, res.Bytes = g.dirs.Load(), g.files.Load(), g.links.Load(), g.bytes.Load()
+	if o.Extras {
+		res.Extras = g.extra.result()
+	}
 	res.MdirMsgs = g.mdirMsgs.Load()
 	for _, d := range doms {
 		res.DomainList = append(res.DomainList, d.GenDomain)
@@ -441,6 +459,7 @@ type generator struct {
 	made map[string]bool // containers the producer has made (producer only)
 
 	dirs, files, links, bytes, mdirMsgs atomic.Int64
+	extra                               extraCounts
 
 	mu  sync.Mutex
 	err error
@@ -532,6 +551,7 @@ func (g *generator) relocate(rel string, res *GenResult) error {
 
 // acct is one account to write; it is decided by the producer.
 type acct struct {
+	index  int // in its domain, in name order of generation
 	name   string
 	dir    string // containing directory, absolute
 	single bool
@@ -632,7 +652,7 @@ func (g *generator) domain(ctx context.Context, d *planned, res *GenResult, bigD
 	accts := make([]acct, len(names))
 	subs := map[string]bool{}
 	for i, name := range names {
-		a := acct{name: name}
+		a := acct{index: i, name: name}
 		bigHere := !*bigDone && i == 0 && (d.index == 0 || d.Main && g.o.Domains == 0)
 		a.single = !bigHere && rng.Float64() < g.o.SingleFraction
 		if !a.single {
@@ -761,18 +781,25 @@ func (g *generator) bigMailbox(ctx context.Context, a acct, domName string, send
 // account writes one account's files.
 func (g *generator) account(a acct, domName string) error {
 	key := a.name + "@" + domName
+	c := &created{g: g}
 	if a.single {
-		if err := g.write(filepath.Join(a.dir, a.name+MboxSuffix), mbox(g.o.Seed, key, a.name, domName)); err != nil {
+		if err := c.write(filepath.Join(a.dir, a.name+MboxSuffix), mbox(g.o.Seed, key, a.name, domName)); err != nil {
 			return err
 		}
-		if err := g.write(filepath.Join(a.dir, a.name+SettingsSuffix), dictFile(g.o.Seed, key, 3)); err != nil {
+		if err := c.write(filepath.Join(a.dir, a.name+SettingsSuffix), dictFile(g.o.Seed, key, 3)); err != nil {
 			return err
 		}
-		return g.write(filepath.Join(a.dir, a.name+InfoSuffix), infoFile(g.o.Seed, key))
+		if err := c.write(filepath.Join(a.dir, a.name+InfoSuffix), infoFile(g.o.Seed, key)); err != nil {
+			return err
+		}
+		if g.o.Extras {
+			return g.stamp(c, a)
+		}
+		return nil
 	}
 	dir := filepath.Join(a.dir, a.name+MacntSuffix)
 	if !a.big {
-		if err := g.mkdir(dir); err != nil {
+		if err := c.mkdir(dir); err != nil {
 			return err
 		}
 	}
@@ -780,35 +807,38 @@ func (g *generator) account(a acct, domName string) error {
 	case a.big:
 	case a.mdir:
 		mdir := filepath.Join(dir, genInbox+MdirSuffix)
-		if err := g.mkdir(mdir); err != nil {
+		if err := c.mkdir(mdir); err != nil {
 			return err
 		}
 		for i := range g.o.MdirMessages {
-			if err := g.write(filepath.Join(mdir, fmt.Sprintf("%d%s", i+1, genMsgSuffix)), message(g.o.Seed, key, uint64(i), a.name, domName)); err != nil {
+			if err := c.write(filepath.Join(mdir, fmt.Sprintf("%d%s", i+1, genMsgSuffix)), message(g.o.Seed, key, uint64(i), a.name, domName)); err != nil {
 				return err
 			}
 		}
 		g.mdirMsgs.Add(int64(g.o.MdirMessages))
 	default:
-		if err := g.write(filepath.Join(dir, genInbox+MboxSuffix), mbox(g.o.Seed, key, a.name, domName)); err != nil {
+		if err := c.write(filepath.Join(dir, genInbox+MboxSuffix), mbox(g.o.Seed, key, a.name, domName)); err != nil {
 			return err
 		}
 	}
-	if err := g.write(filepath.Join(dir, genAcctSet), dictFile(g.o.Seed, key, 3)); err != nil {
+	if err := c.write(filepath.Join(dir, genAcctSet), dictFile(g.o.Seed, key, 3)); err != nil {
 		return err
 	}
-	if err := g.write(filepath.Join(dir, genAcctInfo), infoFile(g.o.Seed, key)); err != nil {
+	if err := c.write(filepath.Join(dir, genAcctInfo), infoFile(g.o.Seed, key)); err != nil {
 		return err
 	}
 	if a.sent {
-		if err := g.write(filepath.Join(dir, genSent+MboxSuffix), mbox(g.o.Seed, key+"/sent", a.name, domName)); err != nil {
+		if err := c.write(filepath.Join(dir, genSent+MboxSuffix), mbox(g.o.Seed, key+"/sent", a.name, domName)); err != nil {
 			return err
 		}
 	}
 	if a.trash {
-		if err := g.write(filepath.Join(dir, genTrash+MboxSuffix), mbox(g.o.Seed, key+"/trash", a.name, domName)); err != nil {
+		if err := c.write(filepath.Join(dir, genTrash+MboxSuffix), mbox(g.o.Seed, key+"/trash", a.name, domName)); err != nil {
 			return err
 		}
+	}
+	if g.o.Extras && !a.big {
+		return g.extras(c, dir, a, key, domName)
 	}
 	return nil
 }

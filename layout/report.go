@@ -179,3 +179,13 @@ func (r *Report) NeedsAction() bool {
 	}
 	return false
 }
+
+// larger orders directories for "the largest": more entries first, and
+// between equals the smaller path, so the choice does not depend on the
+// order in which parallel workers met them.
+func (d DirCount) larger(o DirCount) bool {
+	if d.Entries != o.Entries {
+		return d.Entries > o.Entries
+	}
+	return d.Path < o.Path
+}

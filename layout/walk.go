@@ -642,8 +642,8 @@ func (s *wstate) walkDir(parent *dirHandle, name string, j job) {
 		a := s.agg(j.dom)
 		a.dirs++
 		a.entries += n
-		if n > a.largest.Entries || a.largest.Path == "" {
-			a.largest = DirCount{Path: j.path, Entries: n, Kind: j.kind}
+		if d := (DirCount{Path: j.path, Entries: n, Kind: j.kind}); a.largest.Path == "" || d.larger(a.largest) {
+			a.largest = d
 		}
 	}
 	s.top.offer(DirCount{Path: j.path, Entries: n, Kind: j.kind}, w.opt.TopN)

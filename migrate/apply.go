@@ -21,6 +21,7 @@ import (
 const (
 	kindBatch   = "batch" // Op = first operation index, Opts["end"] = one past the last
 	kindUndo    = "undo"
+	kindMove    = "move" // a relocation's records, written by the move engine
 	optPlanSum  = "plan"
 	optPlanCopy = "plan_copy"
 	optCommand  = "command"
@@ -40,6 +41,9 @@ type ApplyOptions struct {
 	Counters *ApplyCounters
 	// NoRescan skips the final walk (the per-operation check still runs).
 	NoRescan bool
+	// Move tunes the relocations (jobs, verification, progress); the
+	// source, the volume and the server check come from the plan and Force.
+	Move MoveOptions
 }
 
 // ApplyResult says what a run did.
@@ -52,7 +56,14 @@ type ApplyResult struct {
 	Accounts   int      `json:"accounts"`
 	From       int      `json:"resumed_from,omitempty"`
 	Kept       []string `json:"kept_dirs,omitempty"` // undo: subdirectories not empty, left in place
-	Rescan     *Rescan  `json:"rescan,omitempty"`
+	// Relocations is the number planned; Relocated those done by this
+	// run (found done on resume included), RolledBack those an undo
+	// rolled back before their swap.
+	Relocations int           `json:"relocations"`
+	Relocated   int           `json:"relocated"`
+	RolledBack  int           `json:"rolled_back,omitempty"`
+	Moves       []*MoveResult `json:"moves,omitempty"`
+	Rescan      *Rescan       `json:"rescan,omitempty"`
 }
 
 func countOps(p *Plan, r *ApplyResult) {
@@ -68,6 +79,8 @@ func countOps(p *Plan, r *ApplyResult) {
 				seen[k] = true
 				r.Accounts++
 			}
+		case OpRelocate:
+			r.Relocations++
 		}
 	}
 }
@@ -114,13 +127,6 @@ func Apply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, error)
 		return nil, errs.Errorf(errs.Refused, "check plan", filepath.Join(p.Base, filepath.FromSlash(b[0].Path)),
 			"solve the problem, then make a new plan", "the plan has %d blocking problem(s); first: %s: %s", len(b), b[0].Code, b[0].Detail)
 	}
-	for _, op := range p.Ops {
-		if op.Op == OpRelocate {
-			return nil, errs.Errorf(errs.Refused, "check plan", filepath.Join(p.Base, filepath.FromSlash(op.Source)),
-				"carry out relocations with `cgscale move`; plan the conversions separately",
-				"relocation to %s is not executed by apply yet", op.Target)
-		}
-	}
 	if err := checkStore(p, opt); err != nil {
 		return nil, err
 	}
@@ -142,6 +148,11 @@ func Apply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, error)
 	if err := x.preflight(0, false); err != nil {
 		return nil, err
 	}
+	for i := p.firstRelocation(); i < len(p.Ops); i++ {
+		if _, err := planRelocation(ctx, p, i, opt); err != nil {
+			return nil, err
+		}
+	}
 	copyPath, err := savePlan(p)
 	if err != nil {
 		return nil, err
@@ -158,18 +169,27 @@ func Apply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, error)
 	if err := writePointer(p, j.Path); err != nil {
 		return nil, err
 	}
-	return finishRun(ctx, p, x, j, 0, opt, res)
+	return finishRun(ctx, p, x, j, nil, 0, opt, res)
 }
 
-func finishRun(ctx context.Context, p *Plan, x *executor, j *Journal, from int, opt ApplyOptions, res *ApplyResult) (*ApplyResult, error) {
+// finishRun carries out the operations from index from on: the renames in
+// journaled batches and their check, then each relocation with the move
+// engine in the same journal (one already begun, per recs, is resumed),
+// then the rescan and the job's end record.
+func finishRun(ctx context.Context, p *Plan, x *executor, j *Journal, recs []Record, from int, opt ApplyOptions, res *ApplyResult) (*ApplyResult, error) {
 	if opt.Counters != nil {
 		opt.Counters.Total.Store(int64(len(p.Ops)))
 		opt.Counters.Done.Store(int64(from))
 	}
-	if err := x.run(ctx, from, len(p.Ops), opt.Batch, journalLog{j}, opt.Counters); err != nil {
-		return res, err
+	if conv := p.firstRelocation(); from < conv {
+		if err := x.run(ctx, from, conv, opt.Batch, journalLog{j}, opt.Counters); err != nil {
+			return res, err
+		}
+		if err := x.verify(conv); err != nil {
+			return res, err
+		}
 	}
-	if err := x.verify(len(p.Ops)); err != nil {
+	if err := runRelocations(ctx, p, j, recs, opt, res); err != nil {
 		return res, err
 	}
 	if !opt.NoRescan {
@@ -214,12 +234,17 @@ func refuseUnfinished(base string) error {
 			continue // created, never begun: nothing was changed
 		}
 		hint := "finish it first: `cgscale apply --resume PLAN` or `cgscale apply --undo PLAN`"
-		if recs[0].Opts[optCommand] != "apply" {
-			hint = "finish it first with the command that started it (e.g. `cgscale move --resume`)"
+		if !isApplyJob(recs) {
+			hint = "finish it first: `cgscale move --resume " + base + "` (or --abort)"
 		}
 		return errs.Errorf(errs.Refused, "check journal", path, hint, "an earlier run on this store was interrupted")
 	}
 	return nil
+}
+
+// isApplyJob reports whether the journal records belong to an apply.
+func isApplyJob(recs []Record) bool {
+	return len(recs) > 0 && recs[0].Opts[optCommand] == "apply"
 }
 
 // planJournal finds the journal of the latest apply of p: an unfinished one
@@ -253,22 +278,34 @@ func planJournal(p *Plan) (string, []Record, error) {
 	return path, recs, nil
 }
 
-// ResumeApply finishes an interrupted apply of p from its journal.
-func ResumeApply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, error) {
-	res := &ApplyResult{Mode: "resume"}
+// startRun does what resume and undo begin with: the store checks, the
+// store lock (held on success), and the journal of p's latest apply
+// (path "" when p was never applied here).
+func startRun(p *Plan, opt ApplyOptions, mode string) (*ApplyResult, *StoreLock, string, []Record, error) {
+	res := &ApplyResult{Mode: mode}
 	countOps(p, res)
 	if err := checkStore(p, opt); err != nil {
-		return nil, err
+		return nil, nil, "", nil, err
 	}
 	lock, err := Lock(p.Base)
+	if err != nil {
+		return nil, nil, "", nil, err
+	}
+	path, recs, err := planJournal(p)
+	if err != nil {
+		lock.Unlock()
+		return nil, nil, "", nil, err
+	}
+	return res, lock, path, recs, nil
+}
+
+// ResumeApply finishes an interrupted apply of p from its journal.
+func ResumeApply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, error) {
+	res, lock, path, recs, err := startRun(p, opt, "resume")
 	if err != nil {
 		return nil, err
 	}
 	defer lock.Unlock()
-	path, recs, err := planJournal(p)
-	if err != nil {
-		return nil, err
-	}
 	if path == "" || Finished(recs) {
 		what := "this plan was never applied"
 		if path != "" {
@@ -282,10 +319,16 @@ func ResumeApply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, 
 		}
 	}
 	// Every batch before the last one begun was flushed before it began.
+	// Relocations start only after every rename was done and checked, so
+	// once one is journaled the renames are complete (and a relocated
+	// container may now be a link the rename checks would not open).
 	from := 0
 	for _, r := range recs {
 		if r.Kind == kindBatch && r.Step == StepBegin && r.Op > from {
 			from = r.Op
+		}
+		if r.Kind == kindMove {
+			from = max(from, p.firstRelocation())
 		}
 	}
 	res.From = from
@@ -300,7 +343,7 @@ func ResumeApply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, 
 	}
 	defer j.Close()
 	res.Journal = path
-	return finishRun(ctx, p, x, j, from, opt, res)
+	return finishRun(ctx, p, x, j, recs, from, opt, res)
 }
 
 func lastNote(recs []Record) string {
@@ -316,25 +359,29 @@ func lastNote(recs []Record) string {
 // interrupted undo. Subdirectories it created are removed when empty and
 // the converted directories get their original times back.
 func UndoApply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, error) {
-	res := &ApplyResult{Mode: "undo"}
-	countOps(p, res)
-	if err := checkStore(p, opt); err != nil {
-		return nil, err
-	}
-	lock, err := Lock(p.Base)
+	res, lock, path, recs, err := startRun(p, opt, "undo")
 	if err != nil {
 		return nil, err
 	}
 	defer lock.Unlock()
-	path, recs, err := planJournal(p)
-	if err != nil {
-		return nil, err
-	}
 	if path == "" {
 		return nil, errs.Errorf(errs.Refused, "undo", p.Base, "", "this plan was never applied to this store")
 	}
 	if Finished(recs) && lastNote(recs) == noteUndone {
 		return nil, errs.Errorf(errs.Refused, "undo", path, "", "this apply was already undone")
+	}
+	// A relocation past its swap has no way back that keeps the data
+	// safe: the store's copy is deleted (or being deleted) and the volume
+	// holds the only one. Refuse before anything is changed.
+	if i, ok := swappedRelocation(p, recs); ok {
+		src := filepath.Join(p.Base, filepath.FromSlash(p.Ops[i].Source))
+		dest := p.Ops[i].Target
+		if b, ok := beginRecord(lastAttempt(recs, i, kindMove), i, kindMove); ok {
+			dest = b.Dst
+		}
+		return nil, errs.Errorf(errs.Refused, "undo", src,
+			"the link keeps the data in service; to reverse the plan, copy the directory back into the store by hand with the server stopped, put it in place of the link, then make a new plan",
+			"was relocated to %s and the copy in the store deleted; undo copies no data back, so nothing was undone", dest)
 	}
 	// Operations past the last batch begun were never touched.
 	end := 0
@@ -372,9 +419,12 @@ func UndoApply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, er
 	if opt.Counters != nil {
 		opt.Counters.Total.Store(int64(end))
 	}
+	if err := undoRelocations(ctx, p, j, recs, opt, res); err != nil {
+		return res, err
+	}
 	x := newExecutor(p)
 	defer x.close()
-	kept, err := x.undo(ctx, end, opt.Counters)
+	kept, err := x.undo(ctx, min(end, p.firstRelocation()), opt.Counters)
 	res.Kept = kept
 	if err != nil {
 		return res, err
@@ -418,45 +468,26 @@ func savePlan(p *Plan) (string, error) {
 	if err != nil {
 		return "", errs.New(errs.Failed, "encode plan", path, err, "")
 	}
-	return path, writeDurable(path, data)
+	return path, writeDurable("write", path, data)
 }
 
 func writePointer(p *Plan, journal string) error {
-	return writeDurable(pointerPath(p), []byte(journal+"\n"))
-}
-
-// writeDurable replaces path with data: temporary file, fsync, rename,
-// fsync of the directory.
-func writeDurable(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return errs.New(errs.Failed, "write", tmp, err, "")
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		err = syncDir(filepath.Dir(path))
-	}
-	if err != nil {
-		return errs.New(errs.Failed, "write", path, err, "")
-	}
-	return nil
+	return writeDurable("write", pointerPath(p), []byte(journal+"\n"))
 }
 
 // String summarises a result in one line.
 func (r *ApplyResult) String() string {
 	switch r.Mode {
 	case "undo":
-		return fmt.Sprintf("undone: %d operations reversed (%d accounts back in place, %d subdirectories removed)", r.Operations, r.Accounts, r.Created-len(r.Kept))
+		s := fmt.Sprintf("undone: %d operations reversed (%d accounts back in place, %d subdirectories removed)", r.Operations, r.Accounts, r.Created-len(r.Kept))
+		if r.RolledBack > 0 {
+			s += fmt.Sprintf("; %d unfinished relocations rolled back", r.RolledBack)
+		}
+		return s
 	}
-	return fmt.Sprintf("%s: %d accounts moved (%d entries renamed, %d subdirectories created)", r.Mode, r.Accounts, r.Renamed, r.Created)
+	s := fmt.Sprintf("%s: %d accounts moved (%d entries renamed, %d subdirectories created)", r.Mode, r.Accounts, r.Renamed, r.Created)
+	if r.Relocations > 0 {
+		s += fmt.Sprintf("; %d of %d directories relocated", r.Relocated, r.Relocations)
+	}
+	return s
 }

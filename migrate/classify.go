@@ -23,11 +23,26 @@ type Relocatable struct {
 	Kind string // KindDomain, KindSubdirectory or KindMountPoint
 }
 
+// relocatable says what the move calls a layout kind that may live on
+// another volume; ok is false for any other kind.
+func relocatable(k layout.Kind) (string, bool) {
+	switch k {
+	case layout.KindDomain:
+		return KindDomain, true
+	case layout.KindDomainSub, layout.KindAccountSub:
+		return KindSubdirectory, true
+	case layout.KindMnt:
+		return KindMountPoint, true
+	}
+	return "", false
+}
+
 // Classify decides from its path alone whether path is a directory that
-// can be relocated: BASE/Domains/<domain>, a *.sub directory below Domains/
-// (domain subdirectories) or inside a domain or Accounts/ (account
-// subdirectories), or a *.mnt directory directly inside a domain or
-// Accounts/. The base is the nearest ancestor holding Domains/ or Accounts/.
+// can be relocated: a domain directory, a domain or account subdirectory
+// (*.sub) or a storage mount point (*.mnt). The base is the nearest
+// ancestor holding Domains/ or Accounts/; each component below it is
+// classified by the walker's own rule (layout.ClassifyDir), and every one
+// must be a domain, a subdirectory or a mount point.
 func Classify(path string) (Relocatable, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -36,7 +51,7 @@ func Classify(path string) (Relocatable, error) {
 	comps := strings.Split(strings.TrimPrefix(abs, "/"), "/")
 	top := -1
 	for i := len(comps) - 1; i >= 0; i-- {
-		if comps[i] == layout.DomainsDir || comps[i] == layout.AccountsDir {
+		if k := layout.ClassifyDir(layout.KindBase, comps[i]); k == layout.KindDomains || k == layout.KindMainDomain {
 			top = i
 			break
 		}
@@ -53,48 +68,26 @@ func Classify(path string) (Relocatable, error) {
 	if len(rest) == 0 {
 		return refuse("it is the " + comps[top] + " directory itself; move its domains or subdirectories")
 	}
-	r := Relocatable{Path: abs, Base: "/" + strings.Join(comps[:top], "/"), Rel: strings.Join(comps[top:], "/")}
-	inDomain := rest
-	if comps[top] == layout.DomainsDir {
-		j := 0
-		for j < len(rest) && strings.HasSuffix(rest[j], layout.SubSuffix) {
-			j++
-		}
-		if j == len(rest) {
-			r.Kind = KindSubdirectory
-			return r, nil
-		}
-		if isAccountOrMount(rest[j]) || rest[j] == layout.SettingsDir {
-			return refuse(rest[j] + " is not a domain name")
-		}
-		if j == len(rest)-1 {
-			r.Kind = KindDomain
-			return r, nil
-		}
-		inDomain = rest[j+1:]
-	}
-	k := 0
-	if strings.HasSuffix(inDomain[0], layout.MntSuffix) {
-		if len(inDomain) == 1 {
-			r.Kind = KindMountPoint
-			return r, nil
-		}
-		k = 1
-	}
-	for _, c := range inDomain[k:] {
-		if !strings.HasSuffix(c, layout.SubSuffix) {
-			return refuse(c + " is not a *.sub directory (accounts and mailboxes move with their subdirectory or domain)")
+	kind := layout.ClassifyDir(layout.KindBase, comps[top])
+	for _, c := range rest {
+		kind = layout.ClassifyDir(kind, c)
+		if _, ok := relocatable(kind); !ok {
+			return refuse(c + " is " + article(kind) + ", not a domain, *.sub or *.mnt directory (accounts and mailboxes move with their subdirectory or domain)")
 		}
 	}
-	r.Kind = KindSubdirectory
-	return r, nil
+	name, _ := relocatable(kind)
+	return Relocatable{Path: abs, Base: "/" + strings.Join(comps[:top], "/"), Rel: strings.Join(comps[top:], "/"), Kind: name}, nil
 }
 
-func isAccountOrMount(name string) bool {
-	for _, s := range []string{layout.MacntSuffix, layout.MboxSuffix, layout.MdirSuffix, layout.MntSuffix, layout.SettingsSuffix, layout.InfoSuffix} {
-		if strings.HasSuffix(name, s) {
-			return true
-		}
+// article names a kind for a message: "an account", "a domain-settings".
+func article(k layout.Kind) string {
+	switch k {
+	case layout.KindAccount, layout.KindMboxAccount, layout.KindAccountSibling:
+		return "an account"
+	case layout.KindDomainSettings:
+		return "a domain's Settings"
+	case layout.KindMailboxDir:
+		return "a mailbox"
 	}
-	return false
+	return "another kind of entry"
 }

@@ -46,9 +46,9 @@ type copyOpts struct {
 // files; a bounded pool copies regular files. A directory's own mode,
 // owner and times are set when the last entry below it is done.
 type copier struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-	opts   copyOpts
+	ctx      context.Context
+	firstErr // the first error; recording it cancels ctx
+	opts     copyOpts
 
 	rootDev   uint64
 	dstRootFd int
@@ -63,7 +63,6 @@ type copier struct {
 	noSendfile  atomic.Bool
 
 	mu    sync.Mutex
-	err   error
 	stats CopyStats
 }
 
@@ -97,7 +96,7 @@ func copyTree(ctx context.Context, srcParentFd int, srcName string, dstParentFd 
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	c := &copier{ctx: ctx, cancel: cancel, opts: opts, links: map[fileKey]string{},
+	c := &copier{ctx: ctx, firstErr: firstErr{cancel: cancel}, opts: opts, links: map[fileKey]string{},
 		jobs: make(chan *fileJob, 4*opts.jobs)}
 	c.bufs.New = func() any { b := make([]byte, 1<<20); return &b }
 
@@ -137,20 +136,8 @@ func copyTree(ctx context.Context, srcParentFd int, srcName string, dstParentFd 
 	}
 	c.walk(root)
 	close(c.jobs)
-	c.wg.Wait()
-	if c.err == nil && ctx.Err() != nil {
-		c.err = ctx.Err()
-	}
-	return c.stats, c.err
-}
-
-func (c *copier) fail(err error) {
-	c.mu.Lock()
-	if c.err == nil {
-		c.err = err
-	}
-	c.mu.Unlock()
-	c.cancel()
+	err = c.wait(ctx, &c.wg)
+	return c.stats, err
 }
 
 func (c *copier) failed() bool { return c.ctx.Err() != nil }
@@ -408,47 +395,25 @@ func (c *copier) copyData(src, dst int, st *unix.Stat_t, buf []byte) (int64, err
 // the copy once the kernel refuses it.
 func (c *copier) copyRange(src, dst int, off, end int64, buf []byte) (int64, error) {
 	start := off
-	for off < end && !c.noCopyRange.Load() {
-		r, w := off, off
-		n, err := unix.CopyFileRange(src, &r, dst, &w, int(min(end-off, 1<<30)), 0)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			if off == start && refused(err) {
-				c.noCopyRange.Store(true)
-				break
-			}
-			return off - start, err
-		}
-		if n == 0 {
-			return off - start, errShrunk
-		}
-		off += int64(n)
-		c.opts.counters.Bytes.Add(int64(n))
+	// copy_file_range counts as refused only on its first call: a failure
+	// after bytes went through is an error of this file.
+	err := c.pump(&off, end, &c.noCopyRange, true, func(at int64, n int) (int, error) {
+		r, w := at, at
+		return unix.CopyFileRange(src, &r, dst, &w, n, 0)
+	})
+	if err != nil {
+		return off - start, err
 	}
 	if off < end && !c.noSendfile.Load() {
 		if _, err := unix.Seek(dst, off, 0); err != nil {
 			return off - start, err
 		}
-		for off < end {
-			r := off
-			n, err := unix.Sendfile(dst, src, &r, int(min(end-off, 1<<30)))
-			if err == unix.EINTR || err == unix.EAGAIN {
-				continue
-			}
-			if err != nil {
-				if refused(err) {
-					c.noSendfile.Store(true)
-					break
-				}
-				return off - start, err
-			}
-			if n == 0 {
-				return off - start, errShrunk
-			}
-			off += int64(n)
-			c.opts.counters.Bytes.Add(int64(n))
+		err := c.pump(&off, end, &c.noSendfile, false, func(at int64, n int) (int, error) {
+			r := at
+			return unix.Sendfile(dst, src, &r, n)
+		})
+		if err != nil {
+			return off - start, err
 		}
 	}
 	for off < end {
@@ -480,6 +445,32 @@ func (c *copier) copyRange(src, dst int, off, end int64, buf []byte) (int64, err
 }
 
 var errShrunk = errors.New("the file got shorter while it was copied")
+
+// pump moves bytes [*off, end) at the same offsets with one kernel
+// method: step copies up to n bytes at offset at and says how many. When
+// the kernel refuses the method for these files (only on the first call
+// with firstOnly), it is switched off for the rest of the copy and pump
+// returns nil with *off where it stopped, for the next method to go on.
+func (c *copier) pump(off *int64, end int64, disabled *atomic.Bool, firstOnly bool, step func(at int64, n int) (int, error)) error {
+	start := *off
+	for *off < end && !disabled.Load() {
+		n, err := step(*off, int(min(end-*off, 1<<30)))
+		switch {
+		case err == unix.EINTR || err == unix.EAGAIN:
+			continue
+		case err != nil && refused(err) && (!firstOnly || *off == start):
+			disabled.Store(true)
+			return nil
+		case err != nil:
+			return err
+		case n == 0:
+			return errShrunk
+		}
+		*off += int64(n)
+		c.opts.counters.Bytes.Add(int64(n))
+	}
+	return nil
+}
 
 func refused(err error) bool {
 	return errors.Is(err, unix.EXDEV) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EOPNOTSUPP) ||

@@ -24,8 +24,16 @@
 //     complete and synced), "verified", "swapped" (src is now the link and
 //     temp holds the old directory), "removed" or "kept" (the old tree is
 //     gone, or renamed to the kept path), "done"; or "rolled back" when the
-//     move was abandoned before the swap with the source untouched.
-//   - kind "rename" (for plan execution): "begin" with src and dst, "done".
+//     move was abandoned before the swap with the source untouched. In an
+//     apply's journal "op" is the relocation's index in the plan; a
+//     relocation rolled back and tried again by apply --resume gets a new
+//     "begin", and only the records from the last one count.
+//   - kind "batch" (apply): "begin" with "op" the first operation of a
+//     batch of renames and opts.end one past its last, written and synced
+//     before the batch is touched. The begin record of an apply's job
+//     carries opts.command "apply" and the plan's checksum; cgscale move
+//     --resume leaves such a journal to apply --resume.
+//   - kind "undo" (apply --undo): "begin" with opts.end.
 //
 // Until "swapped" the source is the truth and resuming restarts the copy
 // from scratch; from "swapped" on the copy is the truth and resuming

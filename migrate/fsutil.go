@@ -2,9 +2,11 @@ package migrate
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 	"unsafe"
 
@@ -178,4 +180,33 @@ func joinRel(dir, name string) string {
 
 func timespecs(st *unix.Stat_t) []unix.Timespec {
 	return []unix.Timespec{st.Atim, st.Mtim}
+}
+
+// firstErr keeps the first error of a pool of workers (the copier's, the
+// verifier's); recording it cancels the pool's context so the rest stop.
+type firstErr struct {
+	errMu  sync.Mutex
+	err    error
+	cancel context.CancelFunc
+}
+
+func (f *firstErr) fail(err error) {
+	f.errMu.Lock()
+	if f.err == nil {
+		f.err = err
+	}
+	f.errMu.Unlock()
+	f.cancel()
+}
+
+// wait waits for the workers and returns the first error, or the caller's
+// context's error when it was cancelled and no worker failed.
+func (f *firstErr) wait(ctx context.Context, wg *sync.WaitGroup) error {
+	wg.Wait()
+	f.errMu.Lock()
+	defer f.errMu.Unlock()
+	if f.err == nil && ctx.Err() != nil {
+		f.err = ctx.Err()
+	}
+	return f.err
 }

@@ -8,9 +8,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/afero"
 	"golang.org/x/sys/unix"
 
 	"github.com/cgscale/cgscale/internal/testfs"
+	"github.com/cgscale/cgscale/layout"
 )
 
 // newBase makes an empty store base (with Domains/) on the named volume.
@@ -19,6 +21,43 @@ func newBase(t *testing.T, vol string) string {
 	base := filepath.Join(testfs.Scratch(t, vol), "CommuniGate")
 	must(t, os.MkdirAll(filepath.Join(base, "Domains"), 0o755))
 	return base
+}
+
+// genDomain writes a store at base with `cgscale gen --extras`'s
+// generator: one secondary domain of about n accounts (flat, or in prefix:1
+// subdirectories), every multi-mailbox account shaped by --extras. It
+// returns the domain's directory.
+func genDomain(t *testing.T, base string, n int, seed uint64, subdirs bool) string {
+	t.Helper()
+	o := layout.GenOptions{Seed: seed, Accounts: n, Domains: 1, FlatFraction: 1, SingleFraction: 0.2, Extras: true, ForceInto: true}
+	if subdirs {
+		o.FlatFraction = 0
+	}
+	res, err := layout.Generate(context.Background(), afero.NewOsFs(), base, o)
+	must(t, err)
+	for _, d := range res.DomainList {
+		if !d.Main {
+			return filepath.Join(base, filepath.FromSlash(d.Path))
+		}
+	}
+	t.Fatal("gen wrote no secondary domain")
+	return ""
+}
+
+// firstExtras returns the account of dom that --extras gave every kind of
+// special content (the first of its domain: it has the sparse file and
+// the deep path).
+func firstExtras(t *testing.T, dom string) string {
+	t.Helper()
+	for _, pat := range []string{"*.macnt", "*.sub/*.macnt"} {
+		found, err := filepath.Glob(filepath.Join(dom, pat, "Nested.mdir"))
+		must(t, err)
+		if len(found) > 0 {
+			return filepath.Dir(found[0])
+		}
+	}
+	t.Fatalf("no account with extras in %s", dom)
+	return ""
 }
 
 // mkAcct makes a multi-mailbox account directory with one message.

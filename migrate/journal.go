@@ -218,6 +218,26 @@ func syncDir(dir string) error {
 	return unix.Fsync(fd)
 }
 
+// lastAttempt returns the records from the last begin record of op/kind
+// on: an operation that was rolled back and started again (apply --resume
+// retries a relocation) is judged by its latest attempt only. Records
+// of other operations are kept.
+func lastAttempt(recs []Record, op int, kind string) []Record {
+	from := 0
+	for i, r := range recs {
+		if r.Op == op && r.Kind == kind && r.Step == StepBegin {
+			from = i
+		}
+	}
+	out := make([]Record, 0, len(recs))
+	for i, r := range recs {
+		if i >= from || r.Op != op || r.Kind != kind {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // reached reports whether step s was recorded for op/kind.
 func reached(recs []Record, op int, kind, s string) bool {
 	for _, r := range recs {

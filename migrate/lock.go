@@ -98,7 +98,7 @@ func GuardServer(base string) error {
 	}
 	if running {
 		return errs.Errorf(errs.Refused, "check server", filepath.Join(base, layout.ProcessIDFile),
-			"stop the server (or pause delivery) first; --allow-running overrides this check",
+			"stop the server (or pause delivery) first; --force overrides this check",
 			"the mail server is running (pid %d)", pid)
 	}
 	return nil

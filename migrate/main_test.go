@@ -15,7 +15,7 @@ import (
 
 // TestMain lets the test binary double as a small mover, run in its own
 // process by tests that kill it (resume) or run it as another user (C13):
-// CGSCALE_MIGRATE_HELPER=move SRC VOLUME_DIR, or =resume BASE; with
+// CGSCALE_MIGRATE_HELPER=move with SRC and VOL, or =apply with PLAN; with
 // CGSCALE_DIE_AT=<phase> it kills itself with SIGKILL as that phase starts.
 func TestMain(m *testing.M) {
 	switch os.Getenv("CGSCALE_MIGRATE_HELPER") {
@@ -31,6 +31,24 @@ func TestMain(m *testing.M) {
 			}
 		}
 		_, err := Move(context.Background(), o)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1 + int(errs.KindOf(err)))
+		}
+		os.Exit(0)
+	case "apply":
+		p, err := ReadPlan(os.Getenv("PLAN"))
+		if err == nil {
+			o := ApplyOptions{Move: MoveOptions{Jobs: 2}}
+			if at := os.Getenv("CGSCALE_DIE_AT"); at != "" {
+				o.Move.Phase = func(p string) {
+					if p == at {
+						syscall.Kill(os.Getpid(), syscall.SIGKILL)
+					}
+				}
+			}
+			_, err = Apply(context.Background(), p, o)
+		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1 + int(errs.KindOf(err)))

@@ -24,13 +24,17 @@ type MoveOptions struct {
 	MetaOnly       bool
 	KeepSource     bool // keep the old tree under a .cgscale-kept name
 	AllowXattrLoss bool // swap even if the target refused some attributes
-	AllowRunning   bool // do not refuse when the server runs
+	Force          bool // do not refuse when the server runs (--force)
 	Jobs           int  // parallel file copies and checksums
 	Views          []View
 	Counters       *Counters
 	// Phase, when set, is called as each phase starts: "scan", "copy",
 	// "verify", "swap", "remove".
 	Phase func(phase string)
+
+	// resumeCmd and abortCmd, when set, are the commands hints name for
+	// finishing or rolling back (apply sets its own); default the move's.
+	resumeCmd, abortCmd string
 
 	skipSpaceCheck  bool // tests: reach the copy on a target that is too small
 	forceTwoRenames bool // tests: swap as on a filesystem without RENAME_EXCHANGE
@@ -234,16 +238,13 @@ func Move(ctx context.Context, opts MoveOptions) (*MoveResult, error) {
 		return nil, err
 	}
 	defer lock.Unlock()
-	if !opts.AllowRunning {
+	if !opts.Force {
 		if err := GuardServer(r.Base); err != nil {
 			return nil, err
 		}
 	}
-	if open, err := Unfinished(r.Base); err != nil {
+	if err := refuseUnfinished(r.Base); err != nil {
 		return nil, err
-	} else if len(open) > 0 {
-		return nil, refusedf("move", r.Path, "run `cgscale move --resume "+r.Base+"` first (or --abort)",
-			"an earlier change of this store is unfinished (journal %s)", open[0])
 	}
 	plan, err := PlanMove(ctx, opts)
 	if err != nil {
@@ -338,7 +339,7 @@ func (r *relocation) makeParents() error {
 
 func (r *relocation) interrupted(err error) error {
 	return errs.New(errs.Interrupted, "move", r.src(), err,
-		"the source is untouched until the swap; run `cgscale move --resume "+r.baseHint()+"` to finish, or --abort to roll back")
+		"the source is untouched until the swap; run `"+r.resumeCmd()+"` to finish, or `"+r.abortCmd()+"` to roll back")
 }
 
 func (r *relocation) baseHint() string {
@@ -346,6 +347,22 @@ func (r *relocation) baseHint() string {
 		return c.Base
 	}
 	return "BASE"
+}
+
+// resumeCmd is the command that finishes this relocation.
+func (r *relocation) resumeCmd() string {
+	if r.opts.resumeCmd != "" {
+		return r.opts.resumeCmd
+	}
+	return "cgscale move --resume " + r.baseHint()
+}
+
+// abortCmd is the command that rolls this relocation back.
+func (r *relocation) abortCmd() string {
+	if r.opts.abortCmd != "" {
+		return r.opts.abortCmd
+	}
+	return "cgscale move --abort " + r.baseHint()
 }
 
 func isCancel(ctx context.Context, err error) bool {
@@ -512,10 +529,10 @@ func (r *relocation) finish(ctx context.Context, pfd int) error {
 		if err := removeTree(ctx, pfd, old, r.opts.Jobs, r.opts.Counters); err != nil {
 			if isCancel(ctx, err) {
 				return errs.New(errs.Interrupted, "remove old tree", r.src(), ctx.Err(),
-					"the move is done (the link is in place); run `cgscale move --resume "+r.baseHint()+"` to finish deleting the old tree")
+					"the move is done (the link is in place); run `"+r.resumeCmd()+"` to finish deleting the old tree")
 			}
 			return errs.New(errs.Failed, "remove old tree", filepath.Join(filepath.Dir(r.src()), old), err,
-				"the move is done (the link is in place); fix the cause and run `cgscale move --resume "+r.baseHint()+"`")
+				"the move is done (the link is in place); fix the cause and run `"+r.resumeCmd()+"`")
 		}
 		_ = unix.Fsync(pfd)
 		if err := r.step("removed", ""); err != nil {
@@ -574,7 +591,7 @@ func (r *relocation) undo() error {
 		unix.Close(dpfd)
 		if err != nil {
 			return errs.New(errs.Failed, "remove partial copy", r.begin.Dst, err,
-				"the source is untouched; remove the partial copy by hand or run `cgscale move --abort "+r.baseHint()+"`")
+				"the source is untouched; remove the partial copy by hand or run `"+r.abortCmd()+"`")
 		}
 	} else if !errors.Is(err, unix.ENOENT) {
 		return errs.New(errs.Failed, "open directory", filepath.Dir(r.begin.Dst), err, "")

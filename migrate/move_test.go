@@ -16,7 +16,6 @@ import (
 
 	"github.com/cgscale/cgscale/errs"
 	"github.com/cgscale/cgscale/internal/testfs"
-	"github.com/cgscale/cgscale/migrate/internal/sampletree"
 )
 
 // A generated domain with every kind of entry moves from ext4 to xfs and
@@ -25,9 +24,10 @@ import (
 func TestMoveFidelity(t *testing.T) {
 	needRoot(t)
 	base := newBase(t, "ext4")
-	dom, err := sampletree.Domain(base, "example.test", sampletree.Options{Accounts: 120, Subdirs: true, Owners: true, Xattrs: true, Seed: 7})
+	dom := genDomain(t, base, 120, 7, true)
+	a := firstExtras(t, dom)
+	arel, err := filepath.Rel(dom, a)
 	must(t, err)
-	a := filepath.Join(dom, "a.sub", "auser00000.macnt")
 	must(t, unix.Mkfifo(filepath.Join(a, "fifo"), 0o640))
 	deep := filepath.Join(a, "Deep.mdir")
 	must(t, os.Mkdir(deep, 0o700))
@@ -52,7 +52,7 @@ func TestMoveFidelity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dest := filepath.Join(vol, "Domains", "example.test")
+	dest := filepath.Join(vol, "Domains", filepath.Base(dom))
 	assertLinked(t, dom, dest)
 	assertNoTemp(t, filepath.Join(base, "Domains"))
 	if res.Swap != "exchange" {
@@ -64,10 +64,10 @@ func TestMoveFidelity(t *testing.T) {
 	// rsync cannot descend beyond PATH_MAX: compare everything but Deep.mdir
 	// with it, and the deep file by descriptor.
 	sameTreeExcept(t, keep, dest, "Deep.mdir")
-	if got := readDeep(t, filepath.Join(dest, "a.sub", "auser00000.macnt", "Deep.mdir"), seg, 25); got != "deep message\n" {
+	if got := readDeep(t, filepath.Join(dest, arel, "Deep.mdir"), seg, 25); got != "deep message\n" {
 		t.Errorf("deep file reads %q", got)
 	}
-	sp := lstat(t, filepath.Join(dest, "a.sub", "auser00000.macnt", "account.web"))
+	sp := lstat(t, filepath.Join(dest, arel, "account.web"))
 	if sp.Size != 8<<20 || sp.Blocks*512 > 256<<10 {
 		t.Errorf("sparse file: size %d, allocated %d bytes: holes were filled", sp.Size, sp.Blocks*512)
 	}

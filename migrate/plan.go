@@ -87,12 +87,25 @@ type Example struct {
 }
 
 // Relocation is a directory that moves to another volume and is replaced by
-// a symbolic link.
+// a symbolic link. The figures come from the move engine's pre-flight
+// (PlanMove) when the plan is made; apply runs it again before copying.
 type Relocation struct {
-	Source string `json:"source"` // relative to Base
-	Volume string `json:"volume"` // absolute path of the target volume
-	Bytes  int64  `json:"bytes"`
-	Inodes int64  `json:"inodes"`
+	Source string `json:"source"`         // relative to Base
+	Volume string `json:"volume"`         // absolute path of the target volume
+	Dest   string `json:"dest,omitempty"` // where the tree lands: Volume/<Source>
+	Files  int64  `json:"files"`          // regular files to copy
+	Dirs   int64  `json:"dirs"`
+	Bytes  int64  `json:"bytes"`  // apparent size of the files to copy
+	Inodes int64  `json:"inodes"` // inodes to create, each hard-linked file once
+	// NeedBytes and NeedInodes are what the target must have free
+	// (allocated blocks and inodes plus the engine's margin).
+	NeedBytes  int64 `json:"need_bytes"`
+	NeedInodes int64 `json:"need_inodes"`
+	// The target volume as the pre-flight found it.
+	FSType      string `json:"fstype,omitempty"`
+	FreeBytes   int64  `json:"free_bytes"`
+	FreeInodes  int64  `json:"free_inodes"`
+	InodesKnown bool   `json:"inodes_known"`
 }
 
 // TargetCheck is the free space of one filesystem the plan writes to.
@@ -162,8 +175,8 @@ func (p *Plan) sum() (string, error) {
 	return "sha256:" + hex.EncodeToString(h[:]), nil
 }
 
-// WritePlan writes the sealed plan to path atomically: a temporary file in
-// the same directory, synced, then renamed over path. "-" writes to w.
+// WritePlan writes the sealed plan to path atomically (writeDurable).
+// "-" writes to w.
 func WritePlan(p *Plan, path string, w io.Writer) error {
 	if err := p.Seal(); err != nil {
 		return errs.New(errs.Failed, "encode plan", path, err, "")
@@ -177,10 +190,16 @@ func WritePlan(p *Plan, path string, w io.Writer) error {
 		_, err := w.Write(data)
 		return err
 	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	return writeDurable("write plan", path, data)
+}
+
+// writeDurable replaces path with data: a temporary file in the same
+// directory, written and synced, renamed over path, then the directory
+// synced. On failure the temporary file is removed and path is as it was.
+func writeDurable(op, path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
-		return errs.New(errs.Failed, "write plan", path, err, "check that the directory exists and is writable")
+		return errs.New(errs.Failed, op, path, err, "check that the directory exists and is writable")
 	}
 	tmp := f.Name()
 	_, err = f.Write(data)
@@ -193,9 +212,12 @@ func WritePlan(p *Plan, path string, w io.Writer) error {
 	if err == nil {
 		err = os.Rename(tmp, path)
 	}
+	if err == nil {
+		err = syncDir(filepath.Dir(path))
+	}
 	if err != nil {
 		os.Remove(tmp)
-		return errs.New(errs.Failed, "write plan", path, err, "")
+		return errs.New(errs.Failed, op, path, err, "")
 	}
 	return nil
 }

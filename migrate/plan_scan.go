@@ -48,7 +48,6 @@ func BuildPlan(ctx context.Context, base string, req PlanRequest, now time.Time)
 	var mu sync.Mutex
 	flat := map[string][]layout.Account{} // domain directory -> its flat accounts
 	wo := req.Walk
-	wo.Sizes = wo.Sizes || len(req.Relocations) > 0
 	wo.OnAccount = func(a layout.Account) {
 		if strings.Contains(a.Rel, "/") || a.InMnt {
 			return
@@ -132,14 +131,8 @@ func BuildPlan(ctx context.Context, base string, req PlanRequest, now time.Time)
 		p.AddConversion(c, *domainsScheme)
 	}
 	for _, r := range req.Relocations {
-		for _, d := range rep.Domains {
-			if rel, _ := relTo(p.Base, d.Path); rel == r.Source {
-				r.Bytes, r.Inodes = d.Allocated, d.Entries
-			}
-		}
-		if _, err := os.Lstat(filepath.Join(p.Base, filepath.FromSlash(r.Source))); err != nil {
-			p.Problems = append(p.Problems, Problem{Code: "not-found", Path: r.Source, Blocking: true, Detail: err.Error()})
-		}
+		r, probs := preflightRelocation(ctx, p.Base, r)
+		p.Problems = append(p.Problems, probs...)
 		p.AddRelocation(r)
 	}
 	p.CheckTargets()
@@ -288,4 +281,37 @@ func fillPresent(dir string, c *Container, s layout.Scheme) {
 			look(path.Join(rel, e.Name))
 		}
 	}
+}
+
+// preflightRelocation runs the move engine's pre-flight (PlanMove) for r:
+// what the tree holds, what the target needs and has, and every refusal
+// the move would meet. The space check is left to CheckTargets, which adds
+// up every relocation to the same filesystem. A refusal becomes a
+// blocking problem, a warning of the engine a note.
+func preflightRelocation(ctx context.Context, base string, r Relocation) (Relocation, []Problem) {
+	src := filepath.Join(base, filepath.FromSlash(r.Source))
+	if _, err := os.Lstat(src); err != nil {
+		return r, []Problem{{Code: "not-found", Path: r.Source, Blocking: true, Detail: err.Error()}}
+	}
+	var probs []Problem
+	mp, err := PlanMove(ctx, MoveOptions{Src: src, VolumeDir: r.Volume, skipSpaceCheck: true})
+	if mp != nil {
+		r.Dest = mp.Dest
+		r.Files, r.Dirs, r.Bytes, r.Inodes = mp.Totals.Files, mp.Totals.Dirs, mp.Totals.Bytes, mp.Totals.Inodes
+		r.NeedBytes, r.NeedInodes = mp.NeedBytes, mp.NeedInodes
+		r.FSType = mp.Target.FSType
+		r.FreeBytes, r.FreeInodes = int64(mp.Target.FreeBytes), int64(mp.Target.FreeInodes)
+		r.InodesKnown = mp.Target.TotalInodes > 0
+		for _, w := range mp.Warnings {
+			probs = append(probs, Problem{Code: "relocate", Path: r.Source, Detail: w})
+		}
+	}
+	if err != nil {
+		detail := err.Error()
+		if h := errs.HintOf(err); h != "" {
+			detail += " (" + h + ")"
+		}
+		probs = append(probs, Problem{Code: "relocate", Path: r.Source, Blocking: true, Detail: detail})
+	}
+	return r, probs
 }

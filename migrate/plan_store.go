@@ -48,10 +48,28 @@ func (p *Plan) AddConversion(c Container, s layout.Scheme) {
 	p.Ops = append(append(p.Ops, ops...), reloc...)
 }
 
-// AddRelocation plans moving r.Source to the volume r.Volume.
+// AddRelocation plans moving r.Source to the volume r.Volume. The
+// operation records the source's device and inode when it is there, so
+// apply can refuse a directory that was replaced since.
 func (p *Plan) AddRelocation(r Relocation) {
 	p.Relocations = append(p.Relocations, r)
-	p.Ops = append(p.Ops, Op{Op: OpRelocate, Source: r.Source, Target: r.Volume})
+	op := Op{Op: OpRelocate, Source: r.Source, Target: r.Volume}
+	var st unix.Stat_t
+	if unix.Lstat(filepath.Join(p.Base, filepath.FromSlash(r.Source)), &st) == nil {
+		op.Dev, op.Ino = uint64(st.Dev), st.Ino
+	}
+	p.Ops = append(p.Ops, op)
+}
+
+// firstRelocation is the index of the first relocation operation;
+// relocations follow every rename (AddConversion keeps them last).
+func (p *Plan) firstRelocation() int {
+	for i, op := range p.Ops {
+		if op.Op == OpRelocate {
+			return i
+		}
+	}
+	return len(p.Ops)
 }
 
 // CheckTargets measures free space and inodes on every filesystem the plan
@@ -67,7 +85,7 @@ func (p *Plan) CheckTargets() {
 		needs = append(needs, need{filepath.Join(p.Base, filepath.FromSlash(c.Dir)), int64(c.NewDirs) * dirBlock, int64(c.NewDirs)})
 	}
 	for _, r := range p.Relocations {
-		needs = append(needs, need{r.Volume, r.Bytes, r.Inodes})
+		needs = append(needs, need{r.Volume, r.NeedBytes, r.NeedInodes})
 	}
 	byDev := map[uint64]*TargetCheck{}
 	var order []uint64

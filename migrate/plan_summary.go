@@ -41,7 +41,20 @@ func WriteSummary(w io.Writer, p *Plan) error {
 	var bytes int64
 	for _, r := range p.Relocations {
 		bytes += r.Bytes
-		fmt.Fprintf(&b, "\n%s: relocate to %s (%d bytes, %d inodes to copy; a symbolic link replaces it)\n", r.Source, r.Volume, r.Bytes, r.Inodes)
+		fmt.Fprintf(&b, "\n%s: relocate to %s (copy, verify, then a symbolic link replaces it)\n", r.Source, r.Volume)
+		if r.Dest != "" {
+			fmt.Fprintf(&b, "  lands at:              %s\n", r.Dest)
+		}
+		fmt.Fprintf(&b, "  to copy:               %d files, %d bytes (%d directories, %d inodes)\n", r.Files, r.Bytes, r.Dirs, r.Inodes)
+		inodes := fmt.Sprintf("%d inodes", r.FreeInodes)
+		if !r.InodesKnown {
+			inodes = "inodes not limited"
+		}
+		fstype := ""
+		if r.FSType != "" {
+			fstype = " (" + r.FSType + ")"
+		}
+		fmt.Fprintf(&b, "  target free:           %d bytes, %s%s; needs %d bytes, %d inodes\n", r.FreeBytes, inodes, fstype, r.NeedBytes, r.NeedInodes)
 	}
 	fmt.Fprintf(&b, "\nTotal: %d operations, %d entries in %d directory entries renamed, %d directories created, %d bytes to copy\n",
 		len(p.Ops), entries, files, dirs, bytes)

@@ -21,7 +21,7 @@ func Resume(ctx context.Context, base string, abort bool, opts MoveOptions) (*Mo
 		return nil, err
 	}
 	defer lock.Unlock()
-	if !opts.AllowRunning && !abort {
+	if !opts.Force && !abort {
 		if err := GuardServer(base); err != nil {
 			return nil, err
 		}
@@ -32,6 +32,12 @@ func Resume(ctx context.Context, base string, abort bool, opts MoveOptions) (*Mo
 	}
 	if len(open) == 0 {
 		return &MoveResult{Outcome: "nothing to resume"}, nil
+	}
+	if recs, err := ReadJournal(open[0]); err != nil {
+		return nil, err
+	} else if isApplyJob(recs) {
+		return nil, refusedf("resume", open[0], "run `cgscale apply --resume PLAN` (or `cgscale apply --undo PLAN`) with the plan it applied",
+			"the unfinished run of this store is an apply, not a move")
 	}
 	j, recs, err := OpenJournal(open[0])
 	if err != nil {
@@ -57,6 +63,7 @@ func Resume(ctx context.Context, base string, abort bool, opts MoveOptions) (*Mo
 // ResumeRelocation finishes (or with abort rolls back) operation op of the
 // journal j, whose records so far are recs.
 func ResumeRelocation(ctx context.Context, j *Journal, recs []Record, op int, abort bool, opts MoveOptions) (*MoveResult, error) {
+	recs = lastAttempt(recs, op, "move")
 	begin, _ := beginRecord(recs, op, "move")
 	if b, err := strconv.ParseBool(begin.Opts["keep-source"]); err == nil {
 		opts.KeepSource = b

@@ -12,7 +12,7 @@ import (
 
 	"github.com/cgscale/cgscale/errs"
 	"github.com/cgscale/cgscale/internal/testfs"
-	"github.com/cgscale/cgscale/migrate/internal/sampletree"
+	"github.com/cgscale/cgscale/layout"
 )
 
 // A move killed with SIGKILL as each phase starts is finished by Resume:
@@ -23,8 +23,7 @@ func TestResumeAfterKill(t *testing.T) {
 	for _, phase := range []string{"copy", "verify", "swap", "remove"} {
 		t.Run(phase, func(t *testing.T) {
 			base := newBase(t, "ext4")
-			dom, err := sampletree.Domain(base, "example.test", sampletree.Options{Accounts: 60, Xattrs: true, Seed: 3})
-			must(t, err)
+			dom := genDomain(t, base, 60, 3, false)
 			keep := pristine(t, dom)
 			vol := testfs.Scratch(t, "xfs")
 			cmd := helper(t, []string{"CGSCALE_MIGRATE_HELPER=move", "SRC=" + dom, "VOL=" + vol, "CGSCALE_DIE_AT=" + phase}, 0)
@@ -47,7 +46,7 @@ func TestResumeAfterKill(t *testing.T) {
 			if res.Outcome != "moved" || !res.Resumed {
 				t.Fatalf("resume: %+v", res)
 			}
-			assertLinked(t, dom, filepath.Join(vol, "Domains", "example.test"))
+			assertLinked(t, dom, filepath.Join(vol, "Domains", filepath.Base(dom)))
 			sameTree(t, keep, dom)
 			assertNoTemp(t, filepath.Join(base, "Domains"))
 			if open, _ := Unfinished(base); len(open) != 0 {
@@ -66,8 +65,7 @@ func TestResumeAfterKill(t *testing.T) {
 func TestAbortBeforeSwap(t *testing.T) {
 	needRoot(t)
 	base := newBase(t, "ext4")
-	dom, err := sampletree.Domain(base, "example.test", sampletree.Options{Accounts: 30, Seed: 4})
-	must(t, err)
+	dom := genDomain(t, base, 30, 4, false)
 	keep := pristine(t, dom)
 	vol := testfs.Scratch(t, "tmpfs")
 	cmd := helper(t, []string{"CGSCALE_MIGRATE_HELPER=move", "SRC=" + dom, "VOL=" + vol, "CGSCALE_DIE_AT=swap"}, 0)
@@ -84,8 +82,7 @@ func TestAbortBeforeSwap(t *testing.T) {
 func TestResumeHalfSwap(t *testing.T) {
 	needRoot(t)
 	base := newBase(t, "ext4")
-	dom, err := sampletree.Domain(base, "example.test", sampletree.Options{Accounts: 10, Seed: 5})
-	must(t, err)
+	dom := genDomain(t, base, 10, 5, false)
 	keep := pristine(t, dom)
 	vol := testfs.Scratch(t, "tmpfs")
 	cmd := helper(t, []string{"CGSCALE_MIGRATE_HELPER=move", "SRC=" + dom, "VOL=" + vol, "CGSCALE_DIE_AT=swap"}, 0)
@@ -103,7 +100,7 @@ func TestResumeHalfSwap(t *testing.T) {
 	if err != nil || res.Outcome != "moved" {
 		t.Fatalf("resume: %+v %v", res, err)
 	}
-	assertLinked(t, dom, filepath.Join(vol, "Domains", "example.test"))
+	assertLinked(t, dom, filepath.Join(vol, "Domains", filepath.Base(dom)))
 	sameTree(t, keep, dom)
 	assertNoTemp(t, parent)
 }
@@ -126,11 +123,24 @@ func TestLockAndServerGuard(t *testing.T) {
 	if st := lstat(t, dom); st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		t.Fatal("source changed")
 	}
+	if !strings.Contains(refusalHint(t, dom, vol), "--force overrides") {
+		t.Fatal("the refusal does not name --force")
+	}
 	// A stale PID (no such process) does not block.
 	must(t, os.WriteFile(filepath.Join(base, "ProcessID"), []byte("2147483646\n"), 0o644))
 	if _, err := runMove(t, dom, vol); err != nil {
 		t.Fatalf("move with a stale ProcessID: %v", err)
 	}
+}
+
+// refusalHint runs a refused move again and returns its hint.
+func refusalHint(t *testing.T, dom, vol string) string {
+	t.Helper()
+	_, err := runMove(t, dom, vol)
+	if err == nil {
+		t.Fatal("move was not refused")
+	}
+	return errs.HintOf(err)
 }
 
 // Removal never follows a link out of the tree and never deletes into
@@ -231,5 +241,37 @@ func TestJournalTornLine(t *testing.T) {
 	must(t, os.WriteFile(j.Path, []byte(strings.Join(lines, "\n")), 0o600))
 	if _, err := ReadJournal(j.Path); err == nil {
 		t.Fatal("a damaged line in the middle was accepted")
+	}
+}
+
+// Classify and the walker agree: every relocatable path Classify accepts
+// in a generated store is a domain, subdirectory or mount point for the
+// walker too, and every account it reports is refused.
+func TestClassifyAgreesWithWalker(t *testing.T) {
+	base := makeStore(t, t.TempDir(), 40)
+	must(t, os.MkdirAll(filepath.Join(base, "Domains", "other.test", "big.mnt", "a.sub", "amy.macnt"), 0o755))
+	must(t, os.MkdirAll(filepath.Join(base, "Domains", "d.sub", "deep.test", "j.sub", "jo.macnt"), 0o755))
+	rep, err := layout.Walk(context.Background(), base, layout.WalkOptions{OnAccount: func(a layout.Account) {
+		if _, err := Classify(a.Path); errs.KindOf(err) != errs.Refused {
+			t.Errorf("Classify(account %s): %v, want refused", a.Path, err)
+		}
+		if dir := filepath.Dir(a.Path); dir != a.DomainPath {
+			if r, err := Classify(dir); err != nil || r.Kind == KindDomain {
+				t.Errorf("Classify(%s), holding account %s: %+v %v, want a subdirectory or mount point", dir, a.Name, r, err)
+			}
+		}
+	}})
+	must(t, err)
+	for _, d := range rep.Domains {
+		r, err := Classify(d.Path)
+		if d.Name == layout.MainDomainName {
+			if err == nil {
+				t.Errorf("Classify(Accounts/) = %+v, want refused", r)
+			}
+			continue
+		}
+		if err != nil || r.Kind != KindDomain {
+			t.Errorf("Classify(domain %s) = %+v, %v", d.Path, r, err)
+		}
 	}
 }

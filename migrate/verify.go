@@ -49,9 +49,9 @@ const maxMismatches = 50
 // and (with checksums) the same SHA-256 of the contents. A read error on
 // either side is an error, never a difference and never an absence.
 type verifier struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-	opts   verifyOpts
+	ctx      context.Context
+	firstErr // the first error; recording it cancels ctx
+	opts     verifyOpts
 
 	srcDev   uint64
 	srcToDst map[fileKey]uint64
@@ -61,7 +61,6 @@ type verifier struct {
 	wg   sync.WaitGroup
 
 	mu    sync.Mutex
-	err   error
 	stats VerifyStats
 }
 
@@ -79,7 +78,7 @@ func verifyTree(ctx context.Context, srcParentFd int, srcName string, dstParentF
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	v := &verifier{ctx: ctx, cancel: cancel, opts: opts,
+	v := &verifier{ctx: ctx, firstErr: firstErr{cancel: cancel}, opts: opts,
 		srcToDst: map[fileKey]uint64{}, dstToSrc: map[uint64]fileKey{},
 		jobs: make(chan hashJob, 4*opts.jobs)}
 	if opts.checksums {
@@ -96,20 +95,8 @@ func verifyTree(ctx context.Context, srcParentFd int, srcName string, dstParentF
 		v.entry(srcParentFd, dstParentFd, srcName, dstName, ".")
 	}
 	close(v.jobs)
-	v.wg.Wait()
-	if v.err == nil && ctx.Err() != nil {
-		v.err = ctx.Err()
-	}
-	return v.stats, v.err
-}
-
-func (v *verifier) fail(err error) {
-	v.mu.Lock()
-	if v.err == nil {
-		v.err = err
-	}
-	v.mu.Unlock()
-	v.cancel()
+	err := v.wait(ctx, &v.wg)
+	return v.stats, err
 }
 
 func (v *verifier) differ(rel, format string, args ...any) {

@@ -13,8 +13,7 @@ accounts=${ACCOUNTS:-20000}
 
 mkvol v1 4096
 mkvol v2 8192   # rsync -aHAX fills the holes of sparse files
-gen "$work/v1/tpl" "$accounts"
-tpl=$work/v1/tpl/Domains/example.com
+tpl=$(gen "$work/v1/tpl" "$accounts")
 echo "tree: $accounts accounts, $(find "$tpl" | wc -l) entries, $(du -sh "$tpl" | cut -f1) ($(nproc) CPUs, warm cache)"
 
 fresh() { # a fresh store holding a copy of the template
@@ -26,7 +25,7 @@ fresh() { # a fresh store holding a copy of the template
 rsync_both() {
   rsync -aHAX "$1/" "$2/" && [ -z "$(rsync -aHAXn --checksum --itemize-changes "$1/" "$2/")" ]
 }
-src=$work/v1/base/Domains/example.com
+src=$work/v1/base/Domains/$(basename "$tpl")
 cp_t=() meta_t=() rs_t=() full_t=()
 for i in 1 2 3; do
   fresh; cp_t+=("$(seconds cp -a "$src" "$work/v2/cp")")

@@ -19,19 +19,19 @@ mkvol v1 4096
 mkvol v2 2048
 
 echo "== fidelity: ${FIDELITY_ACCOUNTS:-20000} accounts"
-gen "$work/v1/base" "${FIDELITY_ACCOUNTS:-20000}"
-src=$work/v1/base/Domains/example.com
+src=$(gen "$work/v1/base" "${FIDELITY_ACCOUNTS:-20000}")
+name=$(basename "$src")
 cp -a "$src" "$work/v1/pristine"
 "$bin" move --progress=never "$src" "$work/v2" >/dev/null 2>&1
 [ -L "$src" ] || { echo "FAIL: $src is not a link" >&2; exit 1; }
-[ "$(readlink -f "$src")" = "$work/v2/Domains/example.com" ] || { echo "FAIL: link resolves to $(readlink -f "$src")" >&2; exit 1; }
+[ "$(readlink -f "$src")" = "$work/v2/Domains/$name" ] || { echo "FAIL: link resolves to $(readlink -f "$src")" >&2; exit 1; }
 same "$work/v1/pristine" "$src" || { echo "FAIL: rsync reports differences" >&2; exit 1; }
 echo "fidelity: ok ($(find "$work/v1/pristine" | wc -l) entries, rsync -aHAXn --checksum: no difference)"
 rm -rf "$work/v1/base" "$work/v1/pristine" "$work/v2/Domains"
 
 echo "== crash drill: $runs runs, ${DRILL_ACCOUNTS:-2000} accounts"
-gen "$work/v1/tpl" "${DRILL_ACCOUNTS:-2000}"
-tpl=$work/v1/tpl/Domains/example.com
+tpl=$(gen "$work/v1/tpl" "${DRILL_ACCOUNTS:-2000}")
+src=$work/v1/base/Domains/$(basename "$tpl")
 want=$(find "$tpl" -name '*.macnt' | wc -l)
 fresh() {
   rm -rf "$work/v1/base" "$work/v2/Domains"
@@ -52,7 +52,7 @@ for i in $(seq 1 "$runs"); do
   wait "$pid" 2>/dev/null || true
   "$bin" move --resume --progress=never "$work/v1/base" >/dev/null
   state=$(if [ -L "$src" ]; then echo moved; else echo "not moved"; fi)
-  on_dest=$( [ -d "$work/v2/Domains/example.com" ] && find "$work/v2/Domains/example.com" -name '*.macnt' | wc -l || echo 0)
+  on_dest=$( [ -d "$work/v2/Domains/$name" ] && find "$work/v2/Domains/$name" -name '*.macnt' | wc -l || echo 0)
   on_src=$(find "$work/v1/base" -name '*.macnt' | wc -l)
   # (a pre-flight probe directory, .cgscale-probe-PID, may stay on the
   # target when the kill hits it; the next move to that target removes it)

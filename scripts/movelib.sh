@@ -1,12 +1,11 @@
 # Shared by scripts/bench-move.sh and scripts/drill-move.sh (sourced):
-# two private ext4 loop volumes and a sample domain built by the Go
-# generator in migrate/internal/sampletree. Needs root.
+# two private ext4 loop volumes and a sample domain written by
+# `cgscale gen --extras` ($bin must be set). Needs root.
 
 [ "$(id -u)" = 0 ] || { echo "$0: needs root (loop mounts)" >&2; exit 1; }
-for t in rsync mkfs.ext4 go; do
+for t in rsync mkfs.ext4; do
   command -v "$t" >/dev/null || { echo "$0: needs $t" >&2; exit 1; }
 done
-repo=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /var/tmp/cgscale-move.XXXXXX)
 cleanup() {
   for m in "$work/v1" "$work/v2"; do mountpoint -q "$m" && { umount "$m" 2>/dev/null || umount -l "$m"; }; done
@@ -23,9 +22,14 @@ mkvol() {
   mount -o loop "$work/$1.img" "$work/$1"
 }
 
-# gen BASE ACCOUNTS: a sample domain BASE/Domains/example.com
+# gen BASE ACCOUNTS: a store at BASE whose one flat domain holds about
+# ACCOUNTS accounts with every kind of entry a copy must keep (hard links,
+# sparse files, xattrs, odd names, deep paths, links, owners, old times);
+# prints the domain's directory.
 gen() {
-  (cd "$repo" && go run ./migrate/internal/sampletree/gen -accounts "$2" "$1" example.com) >/dev/null
+  "$bin" gen --extras --accounts "$2" --domains 1 --flat-fraction 1 --queue 0 --progress=never "$1" >/dev/null
+  local d
+  for d in "$1"/Domains/*; do echo "$d"; done
 }
 
 # same A B: rsync finds no difference between trees A and B

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"runtime"
 
 	"github.com/cgscale/cgscale/errs"
 	"github.com/cgscale/cgscale/migrate"
@@ -29,6 +30,15 @@ kill --resume finishes the run and --undo reverses it (renames back,
 created subdirectories removed, directory times restored). At the end a
 rescan checks that every account is where the scheme puts it.
 
+Relocations of the plan (` + "`plan --relocate PATH=VOLUME`" + `) run after the
+renames, with the same engine, checks and journal steps as ` + "`cgscale move`" + `:
+pre-flight (space, inodes, probe of the target), copy, verify, swap in a
+link, delete the old tree. --resume finishes an interrupted relocation
+(the copy is redone before the swap, the clean-up finished after it).
+--undo rolls back relocations that had not reached their swap; once one
+has swapped, the store's copy is deleted and undo refuses, changing
+nothing: it copies no data back.
+
 Examples:
   cgscale apply /root/plan.json
   cgscale apply --resume /root/plan.json
@@ -41,6 +51,8 @@ Examples:
 		force := fs.Bool("force", false, "apply even though BASE/ProcessID names a running process")
 		base := fs.String("base", "", "refuse unless the plan is for this store base")
 		batch := fs.Int("batch", migrate.DefaultBatch, "operations per journal batch")
+		jobs := fs.Int("jobs", runtime.NumCPU(), "parallel file copies and checksums of relocations")
+		verify := fs.String("verify", "full", "relocations: full (with SHA-256 of contents) or meta (metadata only)")
 		asJSON := fs.Bool("json", false, "print the result as JSON (schema cgscale.apply/v1)")
 		progress := progressFlag(fs)
 		if err := e.parse(c, fs, args); err != nil {
@@ -51,6 +63,12 @@ Examples:
 		}
 		if *resume && *undo {
 			return errs.Errorf(errs.Usage, c.name, "", "", "--resume and --undo exclude each other")
+		}
+		if *verify != "full" && *verify != "meta" {
+			return errs.Errorf(errs.Usage, c.name, "", "use --verify=full or --verify=meta", "--verify %q is not a mode", *verify)
+		}
+		if *jobs < 1 {
+			return errs.Errorf(errs.Usage, c.name, "", "give --jobs 1 or more", "--jobs %d", *jobs)
 		}
 		p, err := migrate.ReadPlan(fs.Arg(0))
 		if err != nil {
@@ -63,7 +81,8 @@ Examples:
 			}
 		}
 		var cnt migrate.ApplyCounters
-		opt := migrate.ApplyOptions{Force: *force, Batch: *batch, Counters: &cnt}
+		opt := migrate.ApplyOptions{Force: *force, Batch: *batch, Counters: &cnt,
+			Move: migrate.MoveOptions{Jobs: *jobs, MetaOnly: *verify == "meta"}}
 		desc := "applying"
 		run := migrate.Apply
 		switch {
@@ -90,6 +109,15 @@ Examples:
 				}{"cgscale.apply/v1", p.Base, res, errText(err)})
 			} else if err == nil {
 				fmt.Fprintln(e.stdout, res.String())
+				for _, m := range res.Moves {
+					if m.Plan != nil {
+						fmt.Fprintf(e.stdout, "relocation: %s -> %s: %s", m.Plan.Source, m.Plan.Dest, m.Outcome)
+						if m.Verify.Entries > 0 {
+							fmt.Fprintf(e.stdout, " (%d files, %d bytes copied; %d entries verified, %d differences)", m.Copy.Files, m.Copy.Bytes, m.Verify.Entries, m.Verify.Count)
+						}
+						fmt.Fprintln(e.stdout)
+					}
+				}
 				if res.Rescan != nil {
 					fmt.Fprintf(e.stdout, "rescan: %d of %d moved entries found where the scheme puts them; %d accounts in the converted domains, none flat\n",
 						res.Rescan.Checked, res.Rescan.Checked, res.Rescan.Accounts)

@@ -37,7 +37,17 @@ Examples:
   cgscale gen --accounts 20000 --domains 12 --skew 0.3 --flat-fraction 0.25 /var/tmp/store
   cgscale gen --scheme prefix:2 --domain-subdirs prefix:1 --mdir-fraction 0.1 /var/tmp/store
   cgscale gen --big-mailbox 5000 --queue 2000 --json /var/tmp/store
-  cgscale gen --relocate-to /mnt/vol2/cg --relocate 2 /var/tmp/store`,
+  cgscale gen --relocate-to /mnt/vol2/cg --relocate 2 /var/tmp/store
+  cgscale gen --extras --accounts 2000 --domains 2 /var/tmp/store
+
+--extras adds to multi-mailbox accounts what a faithful copy must keep,
+chosen by the account's place in its domain (the first gets every kind):
+every 10th a mailbox directory with a message hard-linked into another and
+an empty one, every 20th user.* attributes (where the filesystem takes
+them), every 50th an internal and a dangling symbolic link, every 100th an
+8 MiB sparse file, every 200th names that are not UTF-8, a 250-byte name and
+a 2,000-byte deep path; every such account gets old times with nanoseconds,
+and numeric owners (1000-1006) when run as root.`,
 	}
 	c.run = func(ctx context.Context, e *env, args []string) error {
 		fs := e.flags(c)
@@ -57,6 +67,7 @@ Examples:
 		relocTo := fs.String("relocate-to", "", "second directory for relocated domains, mount points or subdirectories")
 		reloc := fs.Int("relocate", 0, "how many secondary domains get a relocated directory (default 1 with --relocate-to)")
 		relative := fs.Bool("relative-links", false, "write relative link text (default: absolute)")
+		extras := fs.Bool("extras", false, "add hard links, sparse files, user.* attributes, odd and long names, deep paths, symlinks, old times (and numeric owners as root) to accounts")
 		force := fs.Bool("force-into", false, "write into DIR even when it is not empty")
 		workers := fs.Int("workers", 8, "parallel file writers")
 		asJSON := fs.Bool("json", false, "print the result as JSON (schema "+layout.GenSchema+")")
@@ -72,7 +83,7 @@ Examples:
 			FlatFraction: *flat, SingleFraction: *single, MdirFraction: *mdirFrac,
 			MdirMessages: *mdirMsgs, BigMailbox: *big, Queue: *queue, Mounts: *mounts,
 			RelocateTo: *relocTo, Relocate: *reloc, RelativeLinks: *relative,
-			ForceInto: *force, Workers: *workers, Progress: &layout.GenProgress{},
+			ForceInto: *force, Extras: *extras, Workers: *workers, Progress: &layout.GenProgress{},
 		}
 		if *workers < 1 {
 			return errs.Errorf(errs.Usage, c.name, "", "use --workers 1 or more", "--workers %d", *workers)
@@ -138,6 +149,14 @@ func printGen(w io.Writer, r *layout.GenResult, o layout.GenOptions, took time.D
 	fmt.Fprintf(w, "  queue:         %d messages\n", r.Queue)
 	for _, l := range r.Relocations {
 		fmt.Fprintf(w, "  relocated:     %s -> %s\n", l.Path, l.Text)
+	}
+	if x := r.Extras; x != nil {
+		owners := "not set (not root)"
+		if x.Owners {
+			owners = "numeric, set"
+		}
+		fmt.Fprintf(w, "  extras:        %d hard links, %d sparse files, %d xattrs, %d symlinks, %d odd names, %d deep paths; owners %s\n",
+			x.HardLinks, x.Sparse, x.Xattrs, x.Symlinks, x.OddNames, x.DeepPaths, owners)
 	}
 	fmt.Fprintf(w, "  written:       %d directories, %d files, %d symlinks, %s\n", r.Dirs, r.Files, r.Links, humanBytes(r.Bytes))
 }

@@ -70,7 +70,7 @@ Examples:
 		keep := fs.Bool("keep-source", false, "keep the old tree next to the link as .NAME.cgscale-kept-ID")
 		jobs := fs.Int("jobs", runtime.NumCPU(), "parallel file copies and checksums")
 		allowX := fs.Bool("allow-xattr-loss", false, "swap even if the target refused some extended attributes")
-		allowRun := fs.Bool("allow-running", false, "move even though BASE/ProcessID names a live server")
+		force := fs.Bool("force", false, "move even though BASE/ProcessID names a live server")
 		views := fs.StringArray("server-view", nil, "HOSTPATH=SERVERPATH: how the server (container, chroot) sees a host path; repeatable")
 		resume := fs.Bool("resume", false, "finish the unfinished move of the store at BASE")
 		abort := fs.Bool("abort", false, "roll back the unfinished move of the store at BASE (before its swap only)")
@@ -86,7 +86,7 @@ Examples:
 			return errs.Errorf(errs.Usage, c.name, "", "give --jobs 1 or more", "--jobs %d", *jobs)
 		}
 		opts := migrate.MoveOptions{Relative: *relative, MetaOnly: *verify == "meta", KeepSource: *keep,
-			AllowXattrLoss: *allowX, AllowRunning: *allowRun, Jobs: *jobs, Counters: &migrate.Counters{}}
+			AllowXattrLoss: *allowX, Force: *force, Jobs: *jobs, Counters: &migrate.Counters{}}
 		for _, v := range *views {
 			view, err := migrate.ParseView(v)
 			if err != nil {
