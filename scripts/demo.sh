@@ -1,16 +1,27 @@
 #!/bin/sh
 # demo.sh BIN: generate a sample CommuniGate Pro store in a temporary
 # directory and audit it with `BIN scan`. Needs no root; removes its
-# temporary directories on exit. Exits 0 when the scan succeeds or reports
-# findings (exit 3), otherwise with the scan's status.
+# temporary directories however it ends: normally, on an error, or on
+# SIGHUP, SIGINT, SIGPIPE (its output piped into `head`) or SIGTERM.
+# Exits 0 when the scan succeeds or reports findings (exit 3), otherwise
+# with the scan's status (128 + the signal's number after a signal).
 set -eu
 
 BIN=${1:?usage: scripts/demo.sh path/to/cgscale}
 case $BIN in */*) ;; *) BIN=./$BIN ;; esac
 
+# The cleanup is in place before the first directory exists. A signal only
+# sets the exit status: leaving through exit runs the EXIT trap. A write to
+# a closed pipe fails (set -e ends the script, the EXIT trap runs) even
+# where SIGPIPE was ignored on entry and so cannot be trapped.
+work='' vol2=''
+trap 'rm -rf ${work:+"$work"} ${vol2:+"$vol2"}' EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 141' PIPE
+trap 'exit 143' TERM
 work=$(mktemp -d "${TMPDIR:-/tmp}/cgscale-demo.XXXXXX")
 vol2=$(mktemp -d "${TMPDIR:-/tmp}/cgscale-demo-vol2.XXXXXX")
-trap 'rm -rf "$work" "$vol2"' EXIT INT TERM
 store=$work/store
 
 # 12 domains and 20,000 accounts: the first domain is flat with about 6,000

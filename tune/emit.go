@@ -21,32 +21,38 @@ var emitOS = map[string][]OS{
 // EmitKinds lists the --emit values.
 var EmitKinds = []string{"sysctl", "startup", "limits", "loader", "etc-system", "registry"}
 
-// EmitOS checks that kind exists and suits o. When o is "" (no --os
-// given) it returns the OS the kind is written for, preferring host.
+// EmitOS checks that kind exists and suits the target OS, which is o, or
+// host when o is "" (no --os given): the rule is the same either way, so a
+// kind written for another OS is refused, never silently retargeted. It
+// returns the target.
 func EmitOS(kind string, o, host OS) (OS, error) {
 	oses, ok := emitOS[kind]
 	if !ok {
 		return "", errs.Errorf(errs.Usage, "tune", "--emit", "give one of "+strings.Join(EmitKinds, ", "), "unknown snippet kind %q", kind)
 	}
-	if o == "" {
-		for _, x := range oses {
-			if x == host {
-				return host, nil
-			}
-		}
-		return oses[0], nil
-	}
-	for _, x := range oses {
-		if x == o {
-			return o, nil
-		}
-	}
 	names := make([]string, len(oses))
 	for i, x := range oses {
 		names[i] = string(x)
 	}
-	return "", errs.Errorf(errs.Usage, "tune", "--emit "+kind, "--emit "+kind+" is for --os "+strings.Join(names, " or "),
-		"no %s snippet for %s", kind, o)
+	forOS := names[0]
+	if n := len(names); n > 1 {
+		forOS = strings.Join(names[:n-1], ", ") + " or " + names[n-1]
+	}
+	target, note := o, ""
+	if o == "" {
+		if host == "" {
+			return "", errs.Errorf(errs.Usage, "tune", "--emit "+kind, "--emit "+kind+" is for --os "+forOS,
+				"this OS has no rule table, and --os is not given")
+		}
+		target, note = host, " (without --os, the running OS is used)"
+	}
+	for _, x := range oses {
+		if x == target {
+			return target, nil
+		}
+	}
+	return "", errs.Errorf(errs.Usage, "tune", "--emit "+kind, "--emit "+kind+" is for --os "+forOS+note,
+		"no %s snippet for %s", kind, target)
 }
 
 // Emit writes a ready-to-apply snippet of kind for o from its rules.
@@ -155,5 +161,5 @@ func Emit(kind string, o OS, rules []Rule, header string, holds map[string]strin
 
 // Summary is a one-line description of the load for snippet headers.
 func Summary(m Model) string {
-	return fmt.Sprintf("%d connections at the peak (%d allowed by the channel limits), %d threads", m.Connection, m.ChannelTotal, m.ThreadsAtLimit)
+	return fmt.Sprintf("%s at the peak (%d allowed by the channel limits), %s", Count(m.Connection, "connection", "connections"), m.ChannelTotal, Count(m.ThreadsAtLimit, "thread", "threads"))
 }

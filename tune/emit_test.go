@@ -209,6 +209,9 @@ func TestEmitLoaderAndLimits(t *testing.T) {
 	}
 }
 
+// D8: without --os the running OS is the target, for --emit as for the
+// report. A kind of another OS is refused just as with an explicit --os,
+// and the hint names the --os to give.
 func TestEmitOS(t *testing.T) {
 	cases := []struct {
 		kind   string
@@ -218,23 +221,33 @@ func TestEmitOS(t *testing.T) {
 		errHas string
 	}{
 		{"sysctl", "", Linux, Linux, ""},
-		{"sysctl", "", Windows, Linux, ""},
+		{"sysctl", "", FreeBSD, FreeBSD, ""},
 		{"sysctl", MacOS, Linux, MacOS, ""},
-		{"registry", "", Linux, Windows, ""},
-		{"registry", Linux, Linux, "", "no registry snippet for linux"},
-		{"etc-system", FreeBSD, Linux, "", "--os solaris"},
+		{"loader", FreeBSD, Linux, FreeBSD, ""},
+		{"registry", Windows, Linux, Windows, ""},
+		{"startup", "", Solaris, Solaris, ""},
+		{"sysctl", "", Windows, "", "no sysctl snippet for windows: --emit sysctl is for --os linux, freebsd or macos (without --os, the running OS is used)"},
+		{"registry", "", Linux, "", "no registry snippet for linux: --emit registry is for --os windows (without --os, the running OS is used)"},
+		{"loader", "", Linux, "", "no loader snippet for linux: --emit loader is for --os freebsd (without"},
+		{"etc-system", "", Linux, "", "no etc-system snippet for linux: --emit etc-system is for --os solaris (without"},
+		{"registry", Linux, Linux, "", "no registry snippet for linux: --emit registry is for --os windows"},
+		{"etc-system", FreeBSD, Linux, "", "no etc-system snippet for freebsd: --emit etc-system is for --os solaris"},
+		{"sysctl", "", "", "", "this OS has no rule table, and --os is not given: --emit sysctl is for --os linux, freebsd or macos"},
 		{"yaml", "", Linux, "", "unknown snippet kind"},
 	}
 	for _, c := range cases {
 		got, err := EmitOS(c.kind, c.o, c.host)
 		if c.errHas != "" {
-			if err == nil || !strings.Contains(err.Error()+" "+errs.HintOf(err), c.errHas) {
-				t.Errorf("%s/%s: err %v, want %q", c.kind, c.o, err, c.errHas)
+			if err == nil || !strings.Contains(err.Error()+": "+errs.HintOf(err), c.errHas) {
+				t.Errorf("%s/%q on %q: err %v (hint %q), want %q", c.kind, c.o, c.host, err, errs.HintOf(err), c.errHas)
+			}
+			if c.o != "" && err != nil && strings.Contains(errs.HintOf(err), "without --os") {
+				t.Errorf("%s/%s: hint %q speaks of a missing --os", c.kind, c.o, errs.HintOf(err))
 			}
 			continue
 		}
 		if err != nil || got != c.want {
-			t.Errorf("%s/%s on %s: %s %v, want %s", c.kind, c.o, c.host, got, err, c.want)
+			t.Errorf("%s/%q on %s: %s %v, want %s", c.kind, c.o, c.host, got, err, c.want)
 		}
 	}
 }

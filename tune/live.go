@@ -78,6 +78,9 @@ func Check(fsys afero.Fs, rules []Rule, opt LiveOptions) ([]Row, LiveInfo) {
 		}
 		info.StartupFrom = path.Join(opt.Base, "Startup.sh")
 		startup, startupErr = readStartup(fsys, info.StartupFrom)
+		if startup == nil && startupErr == nil {
+			info.Notes = append(info.Notes, info.StartupFrom+" does not exist: the server starts with its defaults, so its Startup.sh rows are low")
+		}
 	} else {
 		info.Notes = append(info.Notes, "give --base to read the running server's limits and its Startup.sh")
 	}
@@ -126,6 +129,8 @@ func Check(fsys afero.Fs, rules []Rule, opt LiveOptions) ([]Row, LiveInfo) {
 				break
 			}
 			if startup == nil {
+				// No Startup.sh: the server runs with its defaults, so the
+				// setting is absent, a shortfall like a missing ulimit line.
 				row.Current = "(no Startup.sh)"
 				row.Verdict = VerdictLow
 				break
@@ -175,7 +180,11 @@ func (row *Row) judge(r Rule, p string) {
 		return
 	}
 	if len(fields) != want {
-		row.unreadableKeep(p, fmt.Errorf("%q is not %d number(s)", row.Current, want))
+		what := "one number"
+		if want == 2 {
+			what = "two numbers"
+		}
+		row.unreadableKeep(p, fmt.Errorf("%q is not %s", row.Current, what))
 		return
 	}
 	vals := make([]int64, len(fields))
@@ -322,12 +331,13 @@ type startupFile struct {
 	hasParams bool
 }
 
-// readStartup parses Startup.sh. A missing file gives (nil, nil): the
-// settings are then simply absent.
+// readStartup parses Startup.sh. A file that does not exist gives
+// (nil, nil): the settings are then simply absent. Any other failure (no
+// permission, a directory in its place) is an error: nothing was verified.
 func readStartup(fsys afero.Fs, p string) (*startupFile, error) {
 	b, err := afero.ReadFile(fsys, p)
 	if err != nil {
-		if _, serr := fsys.Stat(p); serr != nil {
+		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil
 		}
 		return nil, err

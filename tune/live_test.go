@@ -2,6 +2,7 @@ package tune
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -96,6 +97,17 @@ func TestLiveDefault(t *testing.T) {
 	if !strings.HasPrefix(info.LimitsFrom, "/proc/self/limits") || len(info.Notes) == 0 {
 		t.Errorf("limits from %q, notes %q", info.LimitsFrom, info.Notes)
 	}
+	// D20: no Startup.sh is a server running with its defaults: every
+	// Startup.sh row is low (never unreadable), and a note says why.
+	for id, r := range rows {
+		if r.Where == WhereStartup && (r.Verdict != VerdictLow || r.Current != "(no Startup.sh)") {
+			t.Errorf("%s: %s %q, want low (no Startup.sh)", id, r.Verdict, r.Current)
+		}
+	}
+	note := "/var/CommuniGate/Startup.sh does not exist: the server starts with its defaults, so its Startup.sh rows are low"
+	if !slices.Contains(info.Notes, note) {
+		t.Errorf("notes %q lack %q", info.Notes, note)
+	}
 }
 
 func TestLiveBroken(t *testing.T) {
@@ -105,7 +117,7 @@ func TestLiveBroken(t *testing.T) {
 		"linux.pid-max":          "/proc/sys/kernel/pid_max: the file is empty",
 		"linux.somaxconn":        `/proc/sys/net/core/somaxconn: "lots" is not a number`,
 		"linux.tw-buckets":       "/proc/sys/net/ipv4/tcp_max_tw_buckets: no such file or directory",
-		"linux.port-range":       `/proc/sys/net/ipv4/ip_local_port_range: "16384" is not 2 number(s)`,
+		"linux.port-range":       `/proc/sys/net/ipv4/ip_local_port_range: "16384" is not two numbers`,
 		"linux.nofile-soft":      "/proc/self/limits: no limits found",
 		"linux.startup.ulimit-n": "/var/CommuniGate/Startup.sh: is a directory",
 	}
@@ -191,7 +203,7 @@ func TestLiveStaleProcessID(t *testing.T) {
 	_ = afero.WriteFile(fsys, "/proc/self/limits", []byte("Max open files            100000               100000               files\n"), 0o644)
 	l := testLoad()
 	rows, info := Check(fsys, Rules(Linux, l, Compute(l)), LiveOptions{Base: "/b"})
-	if !strings.HasPrefix(info.LimitsFrom, "/proc/self/limits") || len(info.Notes) != 1 || !strings.Contains(info.Notes[0], "PID 99, which is not running") {
+	if !strings.HasPrefix(info.LimitsFrom, "/proc/self/limits") || len(info.Notes) != 2 || !strings.Contains(info.Notes[0], "PID 99, which is not running") {
 		t.Errorf("limits from %q, notes %q", info.LimitsFrom, info.Notes)
 	}
 	for _, r := range rows {

@@ -145,8 +145,8 @@ func Compute(l Load) Model {
 	if l.UplinkMbps > 0 {
 		m.SMTPChannelsByUplink = int64(l.UplinkMbps * 1024 / l.PeerKbps)
 		if m.SMTPOutChans > m.SMTPChannelsByUplink {
-			m.warn("%d SMTP channels at %s kbit/s each could send %s Mbit/s, more than the %s Mbit/s uplink: configure at most %d",
-				m.SMTPOutChans, num(l.PeerKbps), num(math.Round(float64(m.SMTPOutChans)*l.PeerKbps/1024)), num(l.UplinkMbps), m.SMTPChannelsByUplink)
+			m.warn("%s at %s kbit/s each could send %s Mbit/s, more than the %s Mbit/s uplink: configure at most %d",
+				Count(m.SMTPOutChans, "SMTP channel", "SMTP channels"), num(l.PeerKbps), num(math.Round(float64(m.SMTPOutChans)*l.PeerKbps/1024)), num(l.UplinkMbps), m.SMTPChannelsByUplink)
 			if l.SMTPChannels == 0 {
 				m.SMTPOutChans = m.SMTPChannelsByUplink
 			}
@@ -163,7 +163,7 @@ func Compute(l Load) Model {
 	m.OutboundPeakMbps = m.OutboundPeakKbps / 1024
 	m.OutboundExpectedMbps = l.OutboundRate * l.OutboundSizeKB * 8 / 1024
 	if l.SMTPChannels > 0 && l.OutboundRate > 0 && m.SMTPOutNeeded > l.SMTPChannels {
-		m.warn("%s outbound messages/s need about %d SMTP channels, more than the %d configured", num(l.OutboundRate), m.SMTPOutNeeded, l.SMTPChannels)
+		m.warn("%s/s need about %s, more than the %d configured", Count(l.OutboundRate, "outbound message", "outbound messages"), Count(m.SMTPOutNeeded, "SMTP channel", "SMTP channels"), l.SMTPChannels)
 	}
 	if (l.OutboundRate > 0 || l.SMTPChannels > 0) && l.OutboundSizeKB > bigMessageKB {
 		m.warn("outbound messages average %s KB (over %d KB): channels spend most of their time sending data, so keep their number within the bandwidth (%s Mbit/s at the limit)",
@@ -194,8 +194,8 @@ func Compute(l Load) Model {
 		m.LocalDelivery = l.WritersKnee
 		m.LocalDeliveryBasis = "the storage's preferred number of parallel writers (bench profile)"
 		if m.LocalDeliveryNeeded > l.WritersKnee {
-			m.warn("%s messages/s at %s ms each need about %d Local Delivery processors, more than the %d writers the storage prefers: the queue will grow",
-				num(l.InboundRate), num(l.DeliveryMs), m.LocalDeliveryNeeded, l.WritersKnee)
+			m.warn("%s/s at %s ms each need about %s, more than the %s the storage prefers: the queue will grow",
+				Count(l.InboundRate, "message", "messages"), num(l.DeliveryMs), Count(m.LocalDeliveryNeeded, "Local Delivery processor", "Local Delivery processors"), Count(l.WritersKnee, "writer", "writers"))
 		}
 	case l.InboundRate > localDeliveryAlarm:
 		m.LocalDelivery = max(localDeliveryFloor, m.LocalDeliveryNeeded)
@@ -247,7 +247,7 @@ func Compute(l Load) Model {
 	m.OutboundPorts = m.SMTPOutChans + ceil(l.OutboundRate*twSeconds)
 	m.SIPCPUs = ceil(l.SIPCallsPerSec / sipCallsPerCPU)
 	if l.CPUs > 0 && m.SIPCPUs > int64(l.CPUs) {
-		m.warn("%s SIP calls/s need about %d CPUs for signalling alone; %d given", num(l.SIPCallsPerSec), m.SIPCPUs, l.CPUs)
+		m.warn("%s/s need about %s for signalling alone; %d given", Count(l.SIPCallsPerSec, "SIP call", "SIP calls"), Count(m.SIPCPUs, "CPU", "CPUs"), l.CPUs)
 	}
 	if m.Warnings == nil {
 		m.Warnings = []string{}

@@ -301,3 +301,20 @@ func hasWarning(m Model, part string) bool {
 	}
 	return false
 }
+
+func TestCount(t *testing.T) {
+	cases := []struct {
+		got, want string
+	}{
+		{Count(1, "setting", "settings"), "1 setting"},
+		{Count(0, "setting", "settings"), "0 settings"},
+		{Count(int64(2), "user", "users"), "2 users"},
+		{Count(1.0, "message", "messages"), "1 message"},
+		{Count(1.5, "message", "messages"), "1.5 messages"},
+	}
+	for _, c := range cases {
+		if c.got != c.want {
+			t.Errorf("got %q, want %q", c.got, c.want)
+		}
+	}
+}

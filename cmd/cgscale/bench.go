@@ -171,11 +171,19 @@ func parseCounts(flag, s string, unit int) ([]int, error) {
 		}
 		n, err := strconv.ParseFloat(f, 64)
 		if err != nil || n <= 0 || n*float64(mult) > 1e9 {
-			return nil, errs.Errorf(errs.Usage, "bench", "", "e.g. "+flag+" 1k,5k,10k", "%s: %q is not a count", flag, f)
+			return nil, errs.Errorf(errs.Usage, "bench", "", "e.g. "+flag+" "+countsExample(flag), "%s: %q is not a count", flag, f)
 		}
 		out = append(out, int(n*float64(mult)))
 	}
 	return out, nil
+}
+
+// countsExample is a valid value of the list flag, for error hints.
+func countsExample(flag string) string {
+	if flag == "--writers" {
+		return "1,2,4,8,16"
+	}
+	return "1k,5k,10k"
 }
 
 // writeFileAtomic writes b to path through a temporary file in the same

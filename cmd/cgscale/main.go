@@ -172,6 +172,10 @@ func helpCommand(e *env, args []string) error {
 		printHelp(e.stdout)
 		return nil
 	}
+	if args[0] == "help" {
+		printHelp(e.stdout)
+		return nil
+	}
 	if args[0] == "exit-codes" {
 		printExitCodes(e.stdout)
 		return nil

@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -32,15 +35,28 @@ virtual memory their stacks take, Local Delivery processors, outbound SMTP
 traffic and DNS resolver concurrency. It then lists every OS and server
 setting for --os with a stable ID, the value for this load and the reason.
 
-On Linux (--os linux, the default there) it reads the current values from
+--os defaults to the running OS. On Linux it reads the current values from
 /proc/sys, the process limits (/proc/self/limits, or the running server's
 when --base holds a live ProcessID) and, with --base, Startup.sh, and shows
-a row per setting: ID, current, recommended, verdict, reason. Verdicts:
-ok, low (below the load's need), high (above a ceiling, or "unlimited"),
-unreadable (missing or not a number), manual (not read: apply by hand),
-ignored (--ignore). For other OSes it prints the recommendations only.
+a row per setting: ID, current, recommended, verdict, reason.
+A relative --base is taken from the current directory (and, with --root,
+read below it). Verdicts:
+  ok          the current value meets the recommendation
+  low         below the load's need; also a setting absent from Startup.sh,
+              or no Startup.sh at all, since the server then starts with its
+              defaults
+  high        above a ceiling, or "unlimited" where a number belongs
+  unreadable  a value that should be there but could not be read: a missing
+              /proc file, a file that cannot be opened, is empty or holds no
+              number (the row names the file and the problem)
+  manual      not read: check or apply by hand
+  ignored     on the --ignore list
+For other OSes it prints the recommendations only.
 
---emit writes a ready-to-apply snippet to stdout and nothing else:
+--emit writes a ready-to-apply snippet to stdout and nothing else. Each
+kind belongs to its OSes; --os defaults to the running OS, for --emit too,
+so a kind of another OS needs --os (on Linux, --emit loader is refused
+just as --os linux --emit loader is; give --os freebsd):
   sysctl      /etc/sysctl.d drop-in (Linux), /etc/sysctl.conf lines (FreeBSD, macOS)
   startup     Startup.sh lines: SUPPLPARAMS and ulimit
   limits      systemd drop-in with LimitNOFILE and TasksMax (Linux)
@@ -71,7 +87,8 @@ Examples:
   cgscale tune --imap-users 50000 --ignore linux.keepalive-time,linux.tw-reuse
   cgscale tune --imap-users 50000 --emit sysctl > /etc/sysctl.d/60-communigate.conf.new
   cgscale tune --os windows --outbound-rate 30 --emit registry > tcpip.reg
-  cgscale tune --os solaris --pop-users 200000 --emit etc-system`,
+  cgscale tune --os solaris --pop-users 200000 --emit etc-system
+  cgscale tune --os freebsd --imap-users 50000 --emit loader`,
 	}
 	c.run = func(ctx context.Context, e *env, args []string) error {
 		fs := e.flags(c)
@@ -80,7 +97,7 @@ Examples:
 		fs.AddFlagSet(lf)
 		osName := fs.String("os", "", "rule table: linux, freebsd, solaris, hpux, macos, windows (default: the running OS)")
 		profiles := fs.StringArray("profile", nil, "JSON load or bench profile (repeatable; flags win)")
-		base := fs.String("base", "", "the server's base directory (e.g. /var/CommuniGate): read its Startup.sh and ProcessID")
+		base := fs.String("base", "", "the server's base directory (e.g. /var/CommuniGate): read its Startup.sh and ProcessID; relative to the current directory")
 		root := fs.String("root", "/", "read /proc and --base below this directory (a copy of a system's files)")
 		noCheck := fs.Bool("no-check", false, "print recommendations without reading the live system")
 		onlyProblems := fs.Bool("only-problems", false, "show only rows that are low, high or unreadable")
@@ -150,6 +167,15 @@ Examples:
 		}
 
 		// The live check: Linux rules on a Linux system (or a copy of one under --root).
+		// A relative --base is a path on the command line like any other:
+		// it is taken from the current directory, then read below --root.
+		if *base != "" {
+			abs, err := filepath.Abs(*base)
+			if err != nil {
+				return errs.New(errs.BadInput, "read server base", *base, err, "give --base as an absolute path")
+			}
+			*base = abs
+		}
 		rootSet := fs.Changed("root")
 		live := *emit == "" && !*noCheck && o == tune.Linux && (runtime.GOOS == "linux" || rootSet)
 		liveNote := ""
@@ -170,8 +196,8 @@ Examples:
 			}
 			sys = afero.NewBasePathFs(afero.NewOsFs(), *root)
 			if *base != "" {
-				if st, err := sys.Stat(*base); err != nil || !st.IsDir() {
-					return errs.Errorf(errs.BadInput, "read server base", *base, "give the directory that holds Startup.sh (e.g. /var/CommuniGate)", "not a directory")
+				if err := checkBase(sys, *root, *base); err != nil {
+					return err
 				}
 			}
 			if !fs.Changed("ram-mb") && !fs.Changed("swap-mb") && l.RAMMB == 0 && l.SwapMB == 0 {
@@ -254,15 +280,43 @@ Examples:
 
 		short := counts[tune.VerdictLow] + counts[tune.VerdictHigh]
 		if short > 0 {
-			return errs.Errorf(errs.Attention, c.name, "", "", "%d setting(s) fall short of the load", short)
+			verb := "fall"
+			if short == 1 {
+				verb = "falls"
+			}
+			return errs.Errorf(errs.Attention, c.name, "", "", "%s %s short of the load", tune.Count(short, "setting", "settings"), verb)
 		}
 		if n := counts[tune.VerdictUnreadable]; n > 0 {
 			return errs.Errorf(errs.Partial, c.name, "", "the rows marked unreadable name the file and the problem",
-				"%d setting(s) could not be read", n)
+				"%s could not be read", tune.Count(n, "setting", "settings"))
 		}
 		return nil
 	}
 	return c
+}
+
+// checkBase makes sure the server base (absolute, inside sys, the file
+// system below root) is a directory. Errors name the path on this machine.
+func checkBase(sys afero.Fs, root, base string) error {
+	real := base
+	if r, err := filepath.Abs(root); err == nil && r != "/" {
+		real = filepath.Join(r, base)
+	}
+	const hint = "give the directory that holds Startup.sh (e.g. /var/CommuniGate); a relative --base is taken from the current directory"
+	st, err := sys.Stat(base)
+	switch {
+	case errors.Is(err, iofs.ErrNotExist):
+		return errs.Errorf(errs.BadInput, "read server base", real, hint, "no such directory")
+	case err != nil:
+		var pe *iofs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return errs.New(errs.BadInput, "read server base", real, err, hint)
+	case !st.IsDir():
+		return errs.Errorf(errs.BadInput, "read server base", real, hint, "not a directory")
+	}
+	return nil
 }
 
 // loadFlags binds one flag per load field.
@@ -314,8 +368,8 @@ func printTuneReport(w io.Writer, o tune.OS, l tune.Load, m tune.Model, rows []t
 	line := func(name string, v any, note string) {
 		fmt.Fprintf(tw, "  %s\t%v\t%s\n", name, v, note)
 	}
-	line("POP sessions", m.POP, fmt.Sprintf("%d users × %s checks × %s s / %s h = %.1f", l.POPUsers, fnum(l.POPChecks), fnum(l.POPSessionSecs), fnum(l.PeakHours), m.POPExact))
-	line("IMAP connections", m.IMAP, fmt.Sprintf("%d users × %s online × %s each", l.IMAPUsers, fnum(l.IMAPOnline), fnum(l.IMAPConnsPerUser)))
+	line("POP sessions", m.POP, fmt.Sprintf("%s × %s × %s s / %s h = %.1f", tune.Count(l.POPUsers, "user", "users"), tune.Count(l.POPChecks, "check", "checks"), fnum(l.POPSessionSecs), fnum(l.PeakHours), m.POPExact))
+	line("IMAP connections", m.IMAP, fmt.Sprintf("%s × %s online × %s each", tune.Count(l.IMAPUsers, "user", "users"), fnum(l.IMAPOnline), fnum(l.IMAPConnsPerUser)))
 	line("WebUser HTTP connections", m.WebHTTP, webNote(l))
 	line("XIMSS connections", m.XIMSSTCP+m.XIMSSHTTP, "over "+l.XIMSSBinding)
 	line("SMTP in / out sessions", fmt.Sprintf("%d / %d", m.SMTPIn, m.SMTPOut), "")
@@ -330,7 +384,7 @@ func printTuneReport(w io.Writer, o tune.OS, l tune.Load, m tune.Model, rows []t
 	}
 	line("Local Delivery processors", ld, fmt.Sprintf("%s; a 200-message queue drains in %.1f s", m.LocalDeliveryBasis, m.QueueDrainSeconds))
 	line("SMTP sending channels", m.SMTPOutChans, fmt.Sprintf("up to %.0f Mbit/s at %s kbit/s per peer; expected %.1f Mbit/s", m.OutboundPeakMbps, fnum(l.PeerKbps), m.OutboundExpectedMbps))
-	line("DNS Concurrent Requests", m.DNSConcurrent, fmt.Sprintf("for %s messages/s", fnum(m.MessageRate)))
+	line("DNS Concurrent Requests", m.DNSConcurrent, fmt.Sprintf("for %s/s", tune.Count(m.MessageRate, "message", "messages")))
 	line("TIME_WAIT sockets (60 s)", m.TimeWait60, fmt.Sprintf("%.1f new connections/s", m.ConnRate))
 	tw.Flush()
 	if len(m.Warnings) > 0 {
@@ -375,9 +429,9 @@ func printTuneReport(w io.Writer, o tune.OS, l tune.Load, m tune.Model, rows []t
 
 func webNote(l tune.Load) string {
 	if l.WebKeepAlive {
-		return fmt.Sprintf("%d sessions, keep-alive: one connection each", l.WebSessions)
+		return tune.Count(l.WebSessions, "session", "sessions") + ", keep-alive: one connection each"
 	}
-	return fmt.Sprintf("%d sessions, about 30 per connection without keep-alive", l.WebSessions)
+	return tune.Count(l.WebSessions, "session", "sessions") + ", about 30 per connection without keep-alive"
 }
 
 func fnum(v float64) string {
