@@ -74,7 +74,7 @@ type MovePlan struct {
 // MoveResult is the outcome of a move or of a resumed one.
 type MoveResult struct {
 	Plan     *MovePlan   `json:"plan"`
-	Outcome  string      `json:"outcome"` // "moved", "rolled back", "nothing to resume"
+	Outcome  string      `json:"outcome"` // "moved", "rolled back", "interrupted", "dry run"
 	Copy     CopyStats   `json:"copy"`
 	Verify   VerifyStats `json:"verify"`
 	Swap     string      `json:"swap,omitempty"` // "exchange" or "two renames"
