@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/spf13/afero"
@@ -67,6 +68,10 @@ type GenOptions struct {
 
 	ForceInto bool // write into a non-empty base directory
 	Workers   int  // parallel file writers; 0 means 8
+
+	// Filesystem names the filesystem holding the base in messages (the
+	// command gives fsbench's identity); default "the filesystem holding BASE".
+	Filesystem string
 
 	// Progress, when set, is bumped as the work is done (for a progress bar).
 	Progress *GenProgress
@@ -246,17 +251,16 @@ func Generate(ctx context.Context, fs afero.Fs, base string, o GenOptions) (*Gen
 	err := g.produce(ctx, doms, res, send)
 	close(jobs)
 	wg.Wait()
-	if err == nil {
-		err = g.firstErr()
+	// A writer's real error wins over the cancellation it caused: the
+	// producer then only saw its context cancelled.
+	if werr := g.firstErr(); werr != nil && (err == nil || errors.Is(err, context.Canceled)) {
+		err = werr
 	}
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err()
 	}
 	if err != nil {
-		if errors.Is(err, context.Canceled) {
-			return nil, errs.New(errs.Interrupted, "gen", base, err, "the store is incomplete: remove it and run gen again")
-		}
-		return nil, err
+		return nil, g.failure(err)
 	}
 	res.Dirs, res.Files, res.Links, res.Bytes = g.dirs.Load(), g.files.Load(), g.links.Load(), g.bytes.Load()
 	if o.Extras {
@@ -463,6 +467,37 @@ type generator struct {
 
 	mu  sync.Mutex
 	err error
+}
+
+// failure describes a run that stopped early: what stopped it and what
+// was written. The partial tree is left as it is (gen never deletes: DIR
+// may have been given with --force-into) and the hint says to remove it.
+func (g *generator) failure(err error) error {
+	written := fmt.Sprintf("%d directories and %d files (%d bytes) were written under %s",
+		g.dirs.Load(), g.files.Load(), g.bytes.Load(), g.base)
+	if g.o.RelocateTo != "" {
+		written += " and " + g.o.RelocateTo
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return errs.New(errs.Interrupted, "gen", g.base, err, "the store is incomplete: "+written+"; remove it and run gen again")
+	case isNoSpace(err):
+		fs := g.o.Filesystem
+		if fs == "" {
+			fs = "the filesystem holding " + g.base
+		}
+		return errs.New(errs.Failed, "gen", g.base, fmt.Errorf("out of space or inodes on %s: %w", fs, err),
+			"the store is incomplete: "+written+"; remove it, then run gen again on a larger volume or with fewer --accounts")
+	case errs.KindOf(err) == errs.Failed:
+		return errs.New(errs.Failed, "gen", g.base, err, "the store is incomplete: "+written+"; remove it and run gen again")
+	}
+	return err
+}
+
+// isNoSpace tells errors that mean the filesystem is full: blocks, inodes
+// (ENOSPC too), quota, file size limit.
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EFBIG)
 }
 
 func (g *generator) fail(err error) {

@@ -31,6 +31,9 @@ type CopyStats struct {
 	Dirs, Files, HardLinks, Symlinks, Special int64
 	Bytes                                     int64
 	XattrLosses                               []XattrLoss
+	// RewrittenLinks are the relative links that led out of the tree and
+	// were given absolute targets in the copy (--rewrite-relative-links).
+	RewrittenLinks []LinkRewrite `json:",omitempty"`
 
 	lost []XattrLoss // the same, without the error text (map keys for the verifier)
 }
@@ -38,6 +41,18 @@ type CopyStats struct {
 type copyOpts struct {
 	jobs     int
 	counters *Counters
+	// srcRoot and dstRoot are the full paths of the two trees, for messages.
+	srcRoot, dstRoot string
+	// linkText, when set, gives the text a symbolic link of the source
+	// gets in the copy instead of its own (ok false: keep it).
+	linkText func(rel, text string) (string, bool)
+}
+
+// LinkRewrite is one symbolic link whose text the copy changed.
+type LinkRewrite struct {
+	Path string `json:"path"` // the link, relative to the moved tree
+	From string `json:"from"` // its text in the source
+	To   string `json:"to"`   // its text in the copy
 }
 
 // copier copies one directory tree with every piece of metadata, using
@@ -102,26 +117,26 @@ func copyTree(ctx context.Context, srcParentFd int, srcName string, dstParentFd 
 
 	var st unix.Stat_t
 	if err := lstatAt(srcParentFd, srcName, &st); err != nil {
-		return c.stats, errs.New(errs.Failed, "stat", srcName, err, "")
+		return c.stats, errs.New(errs.Failed, "stat", c.src("."), err, "")
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return c.stats, errs.Errorf(errs.Failed, "copy", srcName, "", "not a directory")
+		return c.stats, errs.Errorf(errs.Failed, "copy", c.src("."), "", "not a directory")
 	}
 	c.rootDev = st.Dev
 	top := &dnode{top: true, srcFd: srcParentFd, dstFd: dstParentFd}
 	top.pending.Store(1)
 	srcFd, err := openDirAt(srcParentFd, srcName)
 	if err != nil {
-		return c.stats, errs.New(errs.Failed, "open directory", srcName, err, "")
+		return c.stats, errs.New(errs.Failed, "open directory", c.src("."), err, readFail)
 	}
 	if err := unix.Mkdirat(dstParentFd, dstName, 0o700); err != nil {
 		unix.Close(srcFd)
-		return c.stats, c.targetErr("create directory", dstName, err)
+		return c.stats, c.targetErr("create directory", ".", err)
 	}
 	dstFd, err := openDirAt(dstParentFd, dstName)
 	if err != nil {
 		unix.Close(srcFd)
-		return c.stats, errs.New(errs.Failed, "open directory", dstName, err, "")
+		return c.stats, errs.New(errs.Failed, "open directory", c.dst("."), err, "")
 	}
 	c.dstRootFd = dstFd
 	root := &dnode{parent: top, name: dstName, rel: ".", srcFd: srcFd, dstFd: dstFd, st: st}
@@ -142,20 +157,27 @@ func copyTree(ctx context.Context, srcParentFd int, srcName string, dstParentFd 
 
 func (c *copier) failed() bool { return c.ctx.Err() != nil }
 
-// targetErr describes a failure to write the target, naming full targets.
+// src and dst name entry rel of the source and of the copy in messages.
+func (c *copier) src(rel string) string { return under(c.opts.srcRoot, rel) }
+func (c *copier) dst(rel string) string { return under(c.opts.dstRoot, rel) }
+
+// readFail is the hint of every failure to read the source.
+const readFail = "the source could not be read completely, so it cannot be moved"
+
+// targetErr describes a failure to write entry rel of the copy.
 func (c *copier) targetErr(op, rel string, err error) error {
 	if isNoSpace(err) {
-		return errs.New(errs.Failed, op, showPath(rel), fmt.Errorf("target out of space, inodes, or directory index: %w", err),
+		return errs.New(errs.Failed, op, c.dst(rel), fmt.Errorf("target out of space, inodes, or directory index: %w", err),
 			"the partial copy is removed; free space on the target (or pick a larger volume) and run the move again")
 	}
-	return errs.New(errs.Failed, op, showPath(rel), err, "")
+	return errs.New(errs.Failed, op, c.dst(rel), err, "")
 }
 
 func (c *copier) walk(n *dnode) {
 	defer c.done(n)
 	names, err := listDir(n.srcFd)
 	if err != nil {
-		c.fail(errs.New(errs.Failed, "read directory", showPath(n.rel), err, "the source could not be read completely, so it cannot be moved"))
+		c.fail(errs.New(errs.Failed, "read directory", c.src(n.rel), err, readFail))
 		return
 	}
 	for _, name := range names {
@@ -168,14 +190,14 @@ func (c *copier) walk(n *dnode) {
 		}
 		var st unix.Stat_t
 		if err := lstatAt(n.srcFd, name, &st); err != nil {
-			c.fail(errs.New(errs.Failed, "stat", showPath(rel), err, "the source could not be read completely, so it cannot be moved"))
+			c.fail(errs.New(errs.Failed, "stat", c.src(rel), err, readFail))
 			return
 		}
 		c.opts.counters.Entries.Add(1)
 		switch st.Mode & unix.S_IFMT {
 		case unix.S_IFDIR:
 			if st.Dev != c.rootDev {
-				c.fail(errs.Errorf(errs.Failed, "copy", showPath(rel), "unmount it or move it separately",
+				c.fail(errs.Errorf(errs.Failed, "copy", c.src(rel), "unmount it or move it separately",
 					"another filesystem is mounted here"))
 				return
 			}
@@ -241,12 +263,12 @@ func (c *copier) mkdir(n *dnode, name, rel string, st *unix.Stat_t) (*dnode, err
 	}
 	srcFd, err := openDirAt(n.srcFd, name)
 	if err != nil {
-		return nil, errs.New(errs.Failed, "open directory", showPath(rel), err, "the source could not be read completely, so it cannot be moved")
+		return nil, errs.New(errs.Failed, "open directory", c.src(rel), err, readFail)
 	}
 	dstFd, err := openDirAt(n.dstFd, name)
 	if err != nil {
 		unix.Close(srcFd)
-		return nil, errs.New(errs.Failed, "open directory", showPath(rel), err, "")
+		return nil, errs.New(errs.Failed, "open directory", c.dst(rel), err, "")
 	}
 	c.copyXattrs(srcFd, "", dstFd, "", rel)
 	child := &dnode{parent: n, name: name, rel: rel, srcFd: srcFd, dstFd: dstFd, st: *st}
@@ -265,9 +287,9 @@ func (c *copier) done(n *dnode) {
 		}
 		if !c.failed() {
 			if err := setOwnerMode(n.dstFd, &n.st); err != nil {
-				c.fail(errs.New(errs.Failed, "set owner and mode", showPath(n.rel), err, ""))
+				c.fail(errs.New(errs.Failed, "set owner and mode", c.dst(n.rel), err, ""))
 			} else if err := unix.UtimesNanoAt(n.parent.dstFd, n.name, timespecs(&n.st), unix.AT_SYMLINK_NOFOLLOW); err != nil {
-				c.fail(errs.New(errs.Failed, "set times", showPath(n.rel), err, ""))
+				c.fail(errs.New(errs.Failed, "set times", c.dst(n.rel), err, ""))
 			}
 		}
 		unix.Close(n.srcFd)
@@ -313,15 +335,15 @@ func (c *copier) copyFile(job *fileJob, buf []byte) error {
 	}()
 	src, err := unix.Openat(n.srcFd, job.name, fileFlags, 0)
 	if err != nil {
-		return errs.New(errs.Failed, "open", showPath(rel), err, "the source could not be read completely, so it cannot be moved")
+		return errs.New(errs.Failed, "open", c.src(rel), err, readFail)
 	}
 	defer unix.Close(src)
 	var st unix.Stat_t
 	if err := unix.Fstat(src, &st); err != nil {
-		return errs.New(errs.Failed, "stat", showPath(rel), err, "")
+		return errs.New(errs.Failed, "stat", c.src(rel), err, readFail)
 	}
 	if st.Ino != job.st.Ino || st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return errs.Errorf(errs.Failed, "copy", showPath(rel), "pause delivery to the moved tree, then run the move again",
+		return errs.Errorf(errs.Failed, "copy", c.src(rel), "pause delivery to the moved tree, then run the move again",
 			"the source changed while it was copied")
 	}
 	if dst < 0 {
@@ -332,10 +354,20 @@ func (c *copier) copyFile(job *fileJob, buf []byte) error {
 	}
 	copied, err := c.copyData(src, dst, &st, buf)
 	if err != nil {
-		return c.targetErr("copy", rel, err)
+		var re *readErr
+		if errors.As(err, &re) {
+			return errs.New(errs.Failed, "read", c.src(rel), re.err, readFail)
+		}
+		if errors.Is(err, errShrunk) {
+			return errs.New(errs.Failed, "copy", c.src(rel), err, "pause delivery to the moved tree, then run the move again")
+		}
+		if isNoSpace(err) {
+			return c.targetErr("copy to", rel, err)
+		}
+		return errs.New(errs.Failed, "copy", c.src(rel), fmt.Errorf("to %s: %w", c.dst(rel), err), "")
 	}
 	if err := setOwnerMode(dst, &st); err != nil {
-		return errs.New(errs.Failed, "set owner and mode", showPath(rel), err, "")
+		return errs.New(errs.Failed, "set owner and mode", c.dst(rel), err, "")
 	}
 	c.copyXattrs(src, "", dst, "", rel)
 	if err := unix.Close(dst); err != nil {
@@ -344,7 +376,7 @@ func (c *copier) copyFile(job *fileJob, buf []byte) error {
 	}
 	dst = -1
 	if err := unix.UtimesNanoAt(n.dstFd, job.name, timespecs(&st), unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return errs.New(errs.Failed, "set times", showPath(rel), err, "")
+		return errs.New(errs.Failed, "set times", c.dst(rel), err, "")
 	}
 	c.count(func(s *CopyStats) { s.Files++; s.Bytes += copied })
 	return nil
@@ -423,7 +455,7 @@ func (c *copier) copyRange(src, dst int, off, end int64, buf []byte) (int64, err
 			continue
 		}
 		if err != nil {
-			return off - start, err
+			return off - start, &readErr{err}
 		}
 		if n == 0 {
 			return off - start, errShrunk
@@ -445,6 +477,12 @@ func (c *copier) copyRange(src, dst int, off, end int64, buf []byte) (int64, err
 }
 
 var errShrunk = errors.New("the file got shorter while it was copied")
+
+// readErr marks a failure to read the source file (not to write the copy).
+type readErr struct{ err error }
+
+func (e *readErr) Error() string { return e.err.Error() }
+func (e *readErr) Unwrap() error { return e.err }
 
 // pump moves bytes [*off, end) at the same offsets with one kernel
 // method: step copies up to n bytes at offset at and says how many. When
@@ -483,7 +521,7 @@ func refused(err error) bool {
 func (c *copier) copyXattrs(srcFd int, srcPath string, dstFd int, dstPath string, rel string) {
 	attrs, err := xattrs(srcFd, srcPath)
 	if err != nil {
-		c.fail(errs.New(errs.Failed, "read extended attributes", showPath(rel), err, "the source could not be read completely, so it cannot be moved"))
+		c.fail(errs.New(errs.Failed, "read extended attributes", c.src(rel), err, readFail))
 		return
 	}
 	for name, val := range attrs {
@@ -505,17 +543,25 @@ func (c *copier) copyXattrs(srcFd int, srcPath string, dstFd int, dstPath string
 func (c *copier) symlink(n *dnode, name, rel string, st *unix.Stat_t) error {
 	text, err := readlinkAt(n.srcFd, name)
 	if err != nil {
-		return errs.New(errs.Failed, "read link", showPath(rel), err, "the source could not be read completely, so it cannot be moved")
+		return errs.New(errs.Failed, "read link", c.src(rel), err, readFail)
+	}
+	if c.opts.linkText != nil {
+		if to, ok := c.opts.linkText(rel, text); ok {
+			c.count(func(s *CopyStats) {
+				s.RewrittenLinks = append(s.RewrittenLinks, LinkRewrite{Path: showPath(rel), From: text, To: to})
+			})
+			text = to
+		}
 	}
 	if err := unix.Symlinkat(text, n.dstFd, name); err != nil {
 		return c.targetErr("create link", rel, err)
 	}
 	if err := unix.Fchownat(n.dstFd, name, int(st.Uid), int(st.Gid), unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return errs.New(errs.Failed, "set owner", showPath(rel), err, "")
+		return errs.New(errs.Failed, "set owner", c.dst(rel), err, "")
 	}
 	c.copyXattrs(-1, procPath(n.srcFd, name), -1, procPath(n.dstFd, name), rel)
 	if err := unix.UtimesNanoAt(n.dstFd, name, timespecs(st), unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return errs.New(errs.Failed, "set times", showPath(rel), err, "")
+		return errs.New(errs.Failed, "set times", c.dst(rel), err, "")
 	}
 	c.count(func(s *CopyStats) { s.Symlinks++ })
 	return nil
@@ -527,14 +573,14 @@ func (c *copier) special(n *dnode, name, rel string, st *unix.Stat_t) error {
 		return c.targetErr("create", rel, err)
 	}
 	if err := unix.Fchownat(n.dstFd, name, int(st.Uid), int(st.Gid), unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return errs.New(errs.Failed, "set owner", showPath(rel), err, "")
+		return errs.New(errs.Failed, "set owner", c.dst(rel), err, "")
 	}
 	if err := unix.Fchmodat(n.dstFd, name, st.Mode&0o7777, 0); err != nil {
-		return errs.New(errs.Failed, "set mode", showPath(rel), err, "")
+		return errs.New(errs.Failed, "set mode", c.dst(rel), err, "")
 	}
 	c.copyXattrs(-1, procPath(n.srcFd, name), -1, procPath(n.dstFd, name), rel)
 	if err := unix.UtimesNanoAt(n.dstFd, name, timespecs(st), unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return errs.New(errs.Failed, "set times", showPath(rel), err, "")
+		return errs.New(errs.Failed, "set times", c.dst(rel), err, "")
 	}
 	c.count(func(s *CopyStats) { s.Special++ })
 	return nil

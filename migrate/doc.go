@@ -35,6 +35,22 @@
 //     --resume leaves such a journal to apply --resume.
 //   - kind "undo" (apply --undo): "begin" with opts.end.
 //
+// With --rewrite-relative-links a relocation also records, before
+// "copied", one "link rewritten" per relative link that led out of the
+// tree: src is the link in the copy, link its new absolute text, note its
+// text in the source.
+//
+// # Journal lifetime
+//
+// Each new job prunes the journal directory before it writes its own
+// journal: completed journals beyond the newest KeepJournals (50) are
+// deleted. Unfinished journals are never deleted, nor those that cannot
+// be read, nor those recording a relocation whose link still stands at
+// its source (scan compares such links with the volume recorded there).
+// The lock file BASE/.cgscale.lock is never deleted: an flock on one
+// stable file is released by the kernel with the process, and removing
+// the file would let two runs lock two different files.
+//
 // Until "swapped" the source is the truth and resuming restarts the copy
 // from scratch; from "swapped" on the copy is the truth and resuming
 // finishes the clean-up. The swap itself is checked on disk, not only in

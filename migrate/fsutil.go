@@ -171,6 +171,18 @@ func isNoSpace(err error) bool {
 	return errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) || errors.Is(err, unix.EFBIG)
 }
 
+// under names entry rel of the tree at root for messages: the full path,
+// made printable. rel "." or "" is root itself.
+func under(root, rel string) string {
+	switch {
+	case rel == "" || rel == ".":
+		return showPath(root)
+	case root == "":
+		return showPath(rel)
+	}
+	return showPath(strings.TrimSuffix(root, "/") + "/" + rel)
+}
+
 func joinRel(dir, name string) string {
 	if dir == "" {
 		return name
@@ -183,20 +195,39 @@ func timespecs(st *unix.Stat_t) []unix.Timespec {
 }
 
 // firstErr keeps the first error of a pool of workers (the copier's, the
-// verifier's); recording it cancels the pool's context so the rest stop.
+// verifier's, the remover's); recording it cancels the pool's context so
+// the rest stop. A real error always wins over a cancellation: the
+// cancellation it caused, or one that merely raced with it, is never what
+// the pool reports when something actually failed.
 type firstErr struct {
 	errMu  sync.Mutex
 	err    error
-	cancel context.CancelFunc
+	cancel context.CancelFunc // may be nil
 }
 
 func (f *firstErr) fail(err error) {
+	if err == nil {
+		return
+	}
 	f.errMu.Lock()
-	if f.err == nil {
+	if f.err == nil || (isCanceled(f.err) && !isCanceled(err)) {
 		f.err = err
 	}
 	f.errMu.Unlock()
-	f.cancel()
+	if f.cancel != nil {
+		f.cancel()
+	}
+}
+
+func (f *firstErr) recorded() error {
+	f.errMu.Lock()
+	defer f.errMu.Unlock()
+	return f.err
+}
+
+// isCanceled tells an error that only says the work was cancelled.
+func isCanceled(err error) bool {
+	return errors.Is(err, context.Canceled)
 }
 
 // wait waits for the workers and returns the first error, or the caller's

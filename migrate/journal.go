@@ -42,6 +42,10 @@ const (
 	StepEnd        = "end"
 	StepDone       = "done"
 	StepRolledBack = "rolled back"
+	// StepLinkRewritten records one relative link of a moved tree given an
+	// absolute target in the copy: src is the link in the copy, link its
+	// new text, note its text in the source.
+	StepLinkRewritten = "link rewritten"
 )
 
 // Journal is an open, append-only journal file.
@@ -55,11 +59,23 @@ type Journal struct {
 // JournalDir is where the journals of the store at base live.
 func JournalDir(base string) string { return filepath.Join(base, StateDir, "journal") }
 
-// CreateJournal starts a new journal for a job in the store at base.
+// KeepJournals is how many completed journals a store keeps: each new job
+// first deletes the completed ones older than the newest KeepJournals.
+// Never deleted: an unfinished journal, one that cannot be read, and one
+// recording a relocation whose link still stands (scan checks such links
+// against the volume the journal names).
+const KeepJournals = 50
+
+// CreateJournal starts a new journal for a job in the store at base, after
+// pruning old completed journals (see KeepJournals). The caller holds the
+// store lock.
 func CreateJournal(base string) (*Journal, error) {
 	dir := JournalDir(base)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, errs.New(errs.Failed, "create journal directory", dir, err, "check that the store base is writable")
+	}
+	if err := pruneJournals(dir, KeepJournals); err != nil {
+		return nil, err
 	}
 	id := time.Now().UTC().Format("20060102T150405.000000000Z") + "-" + pidString()
 	id = strings.ReplaceAll(id, ".", "")
@@ -146,6 +162,53 @@ func (j *Journal) Close() error {
 	err := j.f.Close()
 	j.f = nil
 	return err
+}
+
+// pruneJournals deletes the completed journals in dir older than the
+// newest keep completed ones. Journal names begin with their creation
+// time, so name order is age order. Unfinished journals and journals
+// that cannot be read stay, whatever their age.
+func pruneJournals(dir string, keep int) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return errs.New(errs.Failed, "read journal directory", dir, err, "")
+	}
+	var names []string
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".jsonl") && e.Type().IsRegular() {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	completed := 0
+	for i := len(names) - 1; i >= 0; i-- {
+		p := filepath.Join(dir, names[i])
+		recs, err := ReadJournal(p)
+		if err != nil || !Finished(recs) || liveRelocation(recs) {
+			continue
+		}
+		if completed++; completed <= keep {
+			continue
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return errs.New(errs.Failed, "remove old journal", p, err, "check that the store base is writable")
+		}
+	}
+	return nil
+}
+
+// liveRelocation reports whether recs record a relocation that swapped in
+// its link and that link still stands at its source with the same text.
+func liveRelocation(recs []Record) bool {
+	for _, r := range recs {
+		if r.Kind != "move" || r.Step != StepBegin || r.Link == "" || !reached(recs, r.Op, "move", "swapped") {
+			continue
+		}
+		if text, err := os.Readlink(r.Src); err == nil && text == r.Link {
+			return true
+		}
+	}
+	return false
 }
 
 // Finished reports whether recs hold the end record of their job.

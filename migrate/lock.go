@@ -68,8 +68,11 @@ func (l *StoreLock) Unlock() {
 
 // ServerRunning reports whether the mail server of the store at base runs:
 // BASE/ProcessID names a process that exists (signal 0 succeeds, or is
-// refused with EPERM because it belongs to another user). A missing file
-// means the server is stopped.
+// refused with EPERM because it belongs to another user). A missing or
+// empty file, or a process id that no longer runs, means the server is
+// stopped. Anything else in the file (not a positive number) cannot be
+// judged: that is an errs.Refused error naming the file and its content,
+// which --force overrides.
 func ServerRunning(base string) (pid int, running bool, err error) {
 	path := filepath.Join(base, layout.ProcessIDFile)
 	data, err := os.ReadFile(path)
@@ -79,9 +82,18 @@ func ServerRunning(base string) (pid int, running bool, err error) {
 	if err != nil {
 		return 0, false, errs.New(errs.Failed, "read", path, err, "")
 	}
-	pid, err = strconv.Atoi(strings.TrimSpace(string(data)))
-	if err != nil || pid <= 0 {
+	text := strings.TrimSpace(string(data))
+	if text == "" {
 		return 0, false, nil
+	}
+	pid, err = strconv.Atoi(text)
+	if err != nil || pid <= 0 {
+		if len(text) > 40 {
+			text = text[:40] + "..."
+		}
+		return 0, false, errs.Errorf(errs.Refused, "check server", path,
+			"check whether the mail server runs; if it is stopped, remove or empty the file, or pass --force",
+			"holds %q, not a process id: cannot tell whether the mail server runs", text)
 	}
 	switch err := unix.Kill(pid, 0); {
 	case err == nil, errors.Is(err, unix.EPERM):

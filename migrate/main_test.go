@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/cgscale/cgscale/errs"
 )
 
@@ -36,6 +38,14 @@ func TestMain(m *testing.M) {
 			os.Exit(1 + int(errs.KindOf(err)))
 		}
 		os.Exit(0)
+	case "tree":
+		// One tree function on SRC (and DST): copy, verify or remove.
+		err := treeOp(os.Getenv("OP"), os.Getenv("SRC"), os.Getenv("DST"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1 + int(errs.KindOf(err)))
+		}
+		os.Exit(0)
 	case "apply":
 		p, err := ReadPlan(os.Getenv("PLAN"))
 		if err == nil {
@@ -56,6 +66,38 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	os.Exit(99)
+}
+
+// treeOp runs the copier, the verifier, the remover or the pre-flight
+// scan on full paths, as a move does, for tests that run it as another
+// user.
+func treeOp(op, src, dst string) error {
+	sfd, err := unix.Open(filepath.Dir(src), unix.O_DIRECTORY|unix.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(sfd)
+	dfd := -1
+	if dst != "" {
+		if dfd, err = unix.Open(filepath.Dir(dst), unix.O_DIRECTORY|unix.O_RDONLY, 0); err != nil {
+			return err
+		}
+		defer unix.Close(dfd)
+	}
+	ctx := context.Background()
+	switch op {
+	case "copy":
+		_, err = copyTree(ctx, sfd, filepath.Base(src), dfd, filepath.Base(dst), copyOpts{jobs: 2, srcRoot: src, dstRoot: dst})
+	case "verify":
+		_, err = verifyTree(ctx, sfd, filepath.Base(src), dfd, filepath.Base(dst), verifyOpts{checksums: true, jobs: 2, srcRoot: src, dstRoot: dst})
+	case "remove":
+		err = removeTree(ctx, sfd, filepath.Base(src), src, 2, nil)
+	case "scan":
+		_, err = scanTree(ctx, sfd, filepath.Base(src), src)
+	default:
+		err = fmt.Errorf("unknown tree op %q", op)
+	}
+	return err
 }
 
 // helper returns a command running this test binary as the mover. With

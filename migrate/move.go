@@ -25,9 +25,14 @@ type MoveOptions struct {
 	KeepSource     bool // keep the old tree under a .cgscale-kept name
 	AllowXattrLoss bool // swap even if the target refused some attributes
 	Force          bool // do not refuse when the server runs (--force)
-	Jobs           int  // parallel file copies and checksums
-	Views          []View
-	Counters       *Counters
+	// RewriteRelativeLinks gives each relative symbolic link inside Src
+	// whose target lies outside Src the absolute path of that target in
+	// the copy (--rewrite-relative-links); without it such links refuse
+	// the move. The source's links keep their text.
+	RewriteRelativeLinks bool
+	Jobs                 int // parallel file copies and checksums
+	Views                []View
+	Counters             *Counters
 	// Phase, when set, is called as each phase starts: "scan", "copy",
 	// "verify", "swap", "remove".
 	Phase func(phase string)
@@ -69,7 +74,7 @@ type MovePlan struct {
 // MoveResult is the outcome of a move or of a resumed one.
 type MoveResult struct {
 	Plan     *MovePlan   `json:"plan"`
-	Outcome  string      `json:"outcome"` // "moved", "rolled back", "nothing to resume"
+	Outcome  string      `json:"outcome"` // "moved", "rolled back", "interrupted", "dry run"
 	Copy     CopyStats   `json:"copy"`
 	Verify   VerifyStats `json:"verify"`
 	Swap     string      `json:"swap,omitempty"` // "exchange" or "two renames"
@@ -188,13 +193,24 @@ func PlanMove(ctx context.Context, opts MoveOptions) (*MovePlan, error) {
 		return nil, errs.New(errs.Failed, "open directory", filepath.Dir(r.Path), err, "")
 	}
 	defer unix.Close(pfd)
-	t, err := scanTree(ctx, pfd, filepath.Base(r.Path))
+	t, err := scanTree(ctx, pfd, filepath.Base(r.Path), r.Path)
 	if err != nil {
 		return nil, err
 	}
 	p.Totals = t
+	if t.OutsideLinks > 0 {
+		if !opts.RewriteRelativeLinks {
+			return p, refusedf("check links", r.Path,
+				"rerun with --rewrite-relative-links to give them their absolute targets in the copy (the source keeps its links), or replace each by hand with an absolute link: ln -sfn TARGET LINK",
+				"%s inside lead%s out of it and would dangle after the move: %s",
+				countNoun(t.OutsideLinks, "relative symbolic link", "relative symbolic links"), verbS(t.OutsideLinks), outsideList(t))
+		}
+		p.Warnings = append(p.Warnings, fmt.Sprintf("%s leading out of %s will get absolute targets in the copy (--rewrite-relative-links): %s",
+			countNoun(t.OutsideLinks, "relative symbolic link", "relative symbolic links"), r.Path, outsideList(t)))
+	}
 	if t.SharedOut > 0 {
-		p.Warnings = append(p.Warnings, fmt.Sprintf("%d files also have hard links outside %s; they become separate copies (%d bytes more on the target) and their link counts in the store drop", t.SharedOut, r.Path, t.SharedOutBytes))
+		p.Warnings = append(p.Warnings, fmt.Sprintf("%s also %s hard links outside %s; they become separate copies (%d bytes more on the target) and their link counts in the store drop",
+			countNoun(t.SharedOut, "file", "files"), map[bool]string{true: "has", false: "have"}[t.SharedOut == 1], r.Path, t.SharedOutBytes))
 	}
 	p.NeedBytes = t.Allocated + t.Allocated/100 + 4<<20
 	p.NeedInodes = t.Inodes + t.Inodes/100 + 16
@@ -224,6 +240,40 @@ func PlanMove(ctx context.Context, opts MoveOptions) (*MovePlan, error) {
 		return p, refusedf("probe target", vol, hint, "%s fails there: %s", pr.Op, pr.Err)
 	}
 	return p, nil
+}
+
+// outsideList names the first links of t that lead out of the tree, and
+// how many more there are.
+func outsideList(t Totals) string {
+	const show = 3
+	var parts []string
+	for i, l := range t.OutsideLinkList {
+		if i == show {
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s -> %s (%s)", l.Path, l.Text, l.Target))
+	}
+	s := strings.Join(parts, ", ")
+	if more := t.OutsideLinks - int64(len(parts)); more > 0 {
+		s += fmt.Sprintf(" and %d more", more)
+	}
+	return s
+}
+
+// countNoun writes n with the singular or plural noun.
+func countNoun(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.FormatInt(n, 10) + " " + many
+}
+
+// verbS is the "s" of a verb in the third person: one link leads, two lead.
+func verbS(n int64) string {
+	if n == 1 {
+		return "s"
+	}
+	return ""
 }
 
 // Move relocates opts.Src to opts.VolumeDir under the store lock, with a
@@ -273,6 +323,9 @@ func endJob(j *Journal, res *MoveResult, err error) error {
 	return err
 }
 
+// optRewriteLinks is the journal option recording --rewrite-relative-links.
+const optRewriteLinks = "rewrite-relative-links"
+
 // relocation is one move being carried out, rebuilt from its journal on resume.
 type relocation struct {
 	j     *Journal
@@ -280,6 +333,49 @@ type relocation struct {
 	begin Record
 	opts  MoveOptions
 	res   *MoveResult
+	cur   string // the phase under way, for the message of an interruption
+}
+
+// enter starts phase p.
+func (r *relocation) enter(p string) {
+	r.cur = p
+	r.opts.phase(p)
+}
+
+// linkText is the copier's rewriting of relative links that lead out of
+// the source (nil unless the move was started with RewriteRelativeLinks).
+func (r *relocation) linkText() func(rel, text string) (string, bool) {
+	if r.begin.Opts[optRewriteLinks] != "true" {
+		return nil
+	}
+	root := r.src()
+	return func(rel, text string) (string, bool) { return outsideTarget(root, rel, text) }
+}
+
+// stopped is the cause of an interruption in words (what was under way
+// and how far it got); it wraps the context's error for errors.Is.
+type stopped struct {
+	what string
+	err  error
+}
+
+func (s *stopped) Error() string { return s.what }
+func (s *stopped) Unwrap() error { return s.err }
+
+// progress says where an interrupted relocation stood.
+func (r *relocation) progress() string {
+	if r.cur == "" {
+		return "stopped before the copy"
+	}
+	s := "stopped in the " + r.cur
+	if r.opts.Counters != nil && r.res.Plan != nil && (r.cur == "copy" || r.cur == "verify") {
+		t := r.res.Plan.Totals
+		if total := t.Dirs + t.Files + t.Symlinks + t.Special; total > 0 {
+			pct := r.opts.Counters.Entries.Load() * 100 / total
+			s += fmt.Sprintf(", %d%% done", min(pct, 99))
+		}
+	}
+	return s
 }
 
 func (r *relocation) src() string     { return r.begin.Src }
@@ -301,6 +397,9 @@ func RunRelocation(ctx context.Context, j *Journal, op int, plan *MovePlan, opts
 	}
 	if opts.AllowXattrLoss {
 		flags["allow-xattr-loss"] = "true"
+	}
+	if opts.RewriteRelativeLinks {
+		flags[optRewriteLinks] = "true"
 	}
 	begin := Record{Op: op, Kind: "move", Step: StepBegin, Src: plan.Source, Dst: plan.Dest, Link: plan.Link,
 		Temp: ".cgscale-" + j.ID + "-" + strconv.Itoa(op), Made: plan.made, Dev: plan.Target.Dev, FSID: plan.Target.FSID,
@@ -338,7 +437,8 @@ func (r *relocation) makeParents() error {
 }
 
 func (r *relocation) interrupted(err error) error {
-	return errs.New(errs.Interrupted, "move", r.src(), err,
+	r.res.Outcome = "interrupted"
+	return errs.New(errs.Interrupted, "move", r.src(), &stopped{r.progress(), err},
 		"the source is untouched until the swap; run `"+r.resumeCmd()+"` to finish, or `"+r.abortCmd()+"` to roll back")
 }
 
@@ -387,14 +487,22 @@ func (r *relocation) fromCopy(ctx context.Context) error {
 	}
 	defer unix.Close(dpfd)
 	dname := filepath.Base(r.begin.Dst)
-	if err := removeTree(ctx, dpfd, dname, o.Jobs, nil); err != nil {
+	if err := removeTree(ctx, dpfd, dname, r.begin.Dst, o.Jobs, nil); err != nil {
 		return r.failed(ctx, err)
 	}
-	o.phase("copy")
-	cs, err := copyTree(ctx, spfd, r.name(), dpfd, dname, copyOpts{jobs: o.Jobs, counters: o.Counters})
+	r.enter("copy")
+	linkText := r.linkText()
+	cs, err := copyTree(ctx, spfd, r.name(), dpfd, dname, copyOpts{jobs: o.Jobs, counters: o.Counters,
+		srcRoot: r.src(), dstRoot: r.begin.Dst, linkText: linkText})
 	r.res.Copy = cs
 	if err != nil {
 		return r.failed(ctx, err)
+	}
+	for _, l := range cs.RewrittenLinks {
+		if err := r.j.Append(Record{Op: r.op, Kind: "move", Step: StepLinkRewritten, Src: filepath.Join(r.begin.Dst, l.Path),
+			Link: l.To, Note: "was " + l.From}); err != nil {
+			return err
+		}
 	}
 	if err := unix.Syncfs(dpfd); err != nil {
 		return r.failed(ctx, errs.New(errs.Failed, "sync target", r.begin.Dst, err, ""))
@@ -403,18 +511,19 @@ func (r *relocation) fromCopy(ctx context.Context) error {
 		l := cs.XattrLosses[0]
 		return r.rollback(ctx, errs.Errorf(errs.Failed, "copy extended attributes", r.src(),
 			"the copy is removed and the source kept; use a target that takes them, or rerun with --allow-xattr-loss",
-			"the target refused %d extended attribute(s), first %s on %s: %s", len(cs.XattrLosses), l.Name, l.Path, l.Err))
+			"the target refused %s, first %s on %s: %s", countNoun(int64(len(cs.XattrLosses)), "extended attribute", "extended attributes"), l.Name, l.Path, l.Err))
 	}
-	if err := r.step("copied", fmt.Sprintf("%d files, %d bytes", cs.Files, cs.Bytes)); err != nil {
+	if err := r.step("copied", countNoun(cs.Files, "file", "files")+", "+countNoun(cs.Bytes, "byte", "bytes")); err != nil {
 		return err
 	}
-	o.phase("verify")
+	r.enter("verify")
 	grain := timeGrain(dpfd, r.begin.Temp+".time")
 	lost := map[XattrLoss]bool{}
 	for _, l := range cs.lost {
 		lost[l] = true
 	}
-	vs, err := verifyTree(ctx, spfd, r.name(), dpfd, dname, verifyOpts{checksums: !o.MetaOnly, jobs: o.Jobs, counters: o.Counters, timeGrain: grain, lost: lost})
+	vs, err := verifyTree(ctx, spfd, r.name(), dpfd, dname, verifyOpts{checksums: !o.MetaOnly, jobs: o.Jobs, counters: o.Counters, timeGrain: grain, lost: lost,
+		srcRoot: r.src(), dstRoot: r.begin.Dst, linkText: linkText})
 	r.res.Verify = vs
 	if err != nil {
 		return r.failed(ctx, err)
@@ -423,12 +532,12 @@ func (r *relocation) fromCopy(ctx context.Context) error {
 		m := vs.Mismatches[0]
 		return r.rollback(ctx, errs.Errorf(errs.Failed, "verify", r.src(),
 			"the copy is removed and the source kept; pause delivery to it (stop the server) and move again",
-			"%d difference(s) between the source and the copy, first %s: %s", vs.Count, m.Path, m.What))
+			"%s between the source and the copy, first %s: %s", countNoun(int64(vs.Count), "difference", "differences"), m.Path, m.What))
 	}
-	if err := r.step("verified", fmt.Sprintf("%d entries, %d files checksummed", vs.Entries, vs.Checksums)); err != nil {
+	if err := r.step("verified", countNoun(vs.Entries, "entry", "entries")+", "+countNoun(vs.Checksums, "file", "files")+" checksummed"); err != nil {
 		return err
 	}
-	o.phase("swap")
+	r.enter("swap")
 	mode, err := r.swap(spfd)
 	if err != nil {
 		return r.rollback(ctx, err)
@@ -444,7 +553,11 @@ func (r *relocation) fromCopy(ctx context.Context) error {
 // --resume, anything else is rolled back.
 func (r *relocation) failed(ctx context.Context, err error) error {
 	if isCancel(ctx, err) {
-		return r.interrupted(ctx.Err())
+		cause := ctx.Err()
+		if cause == nil {
+			cause = context.Canceled
+		}
+		return r.interrupted(cause)
 	}
 	return r.rollback(ctx, err)
 }
@@ -525,10 +638,12 @@ func (r *relocation) finish(ctx context.Context, pfd int) error {
 			return err
 		}
 	} else if old != "" {
-		r.opts.phase("remove")
-		if err := removeTree(ctx, pfd, old, r.opts.Jobs, r.opts.Counters); err != nil {
+		r.enter("remove")
+		oldPath := filepath.Join(filepath.Dir(r.src()), old)
+		if err := removeTree(ctx, pfd, old, oldPath, r.opts.Jobs, r.opts.Counters); err != nil {
 			if isCancel(ctx, err) {
-				return errs.New(errs.Interrupted, "remove old tree", r.src(), ctx.Err(),
+				r.res.Outcome = "interrupted"
+				return errs.New(errs.Interrupted, "move", r.src(), &stopped{"stopped while deleting the old tree " + oldPath, ctx.Err()},
 					"the move is done (the link is in place); run `"+r.resumeCmd()+"` to finish deleting the old tree")
 			}
 			return errs.New(errs.Failed, "remove old tree", filepath.Join(filepath.Dir(r.src()), old), err,
@@ -586,7 +701,7 @@ func (r *relocation) undo() error {
 	}
 	dpfd, err := unix.Open(filepath.Dir(r.begin.Dst), dirFlags&^unix.O_NOFOLLOW, 0)
 	if err == nil {
-		err = removeTree(context.Background(), dpfd, filepath.Base(r.begin.Dst), r.opts.Jobs, nil)
+		err = removeTree(context.Background(), dpfd, filepath.Base(r.begin.Dst), r.begin.Dst, r.opts.Jobs, nil)
 		_ = unix.Syncfs(dpfd)
 		unix.Close(dpfd)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cgscale/cgscale/errs"
+	"github.com/cgscale/cgscale/fsbench"
 )
 
 // Totals describes a tree about to be moved. Sizes count each inode once.
@@ -27,11 +28,44 @@ type Totals struct {
 	SharedOut      int64 `json:"shared_out"`
 	SharedOutBytes int64 `json:"shared_out_bytes"`
 	LongestPath    int   `json:"longest_path"` // bytes, relative to the tree
+	// Relative symbolic links inside the tree whose target lies outside
+	// it: copied as they are they would dangle (or lead elsewhere) once
+	// the tree sits on the volume. OutsideLinkList holds the first ones.
+	OutsideLinks    int64         `json:"outside_links"`
+	OutsideLinkList []OutsideLink `json:"outside_link_list,omitempty"`
 }
 
-// scanTree totals parentFd/name. Any entry that cannot be read refuses the
-// move: a tree that cannot be read completely cannot be verified.
-func scanTree(ctx context.Context, parentFd int, name string) (Totals, error) {
+// OutsideLink is a relative symbolic link inside a tree that leads out of it.
+type OutsideLink struct {
+	Path   string `json:"path"`   // the link, full path
+	Text   string `json:"text"`   // its text
+	Target string `json:"target"` // the absolute path the text leads to from the tree's place
+}
+
+// maxOutsideLinks bounds Totals.OutsideLinkList.
+const maxOutsideLinks = 20
+
+// outsideTarget says where the text of a symbolic link at rel in the tree
+// at root leads when it is relative and leads out of the tree; ok is false
+// for an absolute text or one that stays inside. The text is resolved by
+// its names, as the kernel does when no component on the way is itself a
+// link: "../x" from the tree's top is outside, "a/../b" is inside, and
+// "../NAME/x", where NAME is the tree's own name, comes back inside.
+func outsideTarget(root, rel, text string) (string, bool) {
+	if text == "" || filepath.IsAbs(text) {
+		return "", false
+	}
+	t := filepath.Join(root, filepath.Dir(rel), text)
+	if t == root || strings.HasPrefix(t, root+"/") {
+		return "", false
+	}
+	return t, true
+}
+
+// scanTree totals parentFd/name, whose full path is root. Any entry that
+// cannot be read refuses the move: a tree that cannot be read completely
+// cannot be verified.
+func scanTree(ctx context.Context, parentFd int, name, root string) (Totals, error) {
 	var t Totals
 	seen := map[fileKey]uint64{} // multiply linked files: names seen
 	nlink := map[fileKey]uint64{}
@@ -41,7 +75,7 @@ func scanTree(ctx context.Context, parentFd int, name string) (Totals, error) {
 	visit := func(dirFd int, name, rel string) error {
 		var st unix.Stat_t
 		if err := lstatAt(dirFd, name, &st); err != nil {
-			return errs.New(errs.Refused, "stat", showPath(rel), err, unreadable)
+			return errs.New(errs.Refused, "stat", under(root, rel), err, unreadable)
 		}
 		if len(rel) > t.LongestPath {
 			t.LongestPath = len(rel)
@@ -62,7 +96,7 @@ func scanTree(ctx context.Context, parentFd int, name string) (Totals, error) {
 			if rootDev == 0 {
 				rootDev = st.Dev
 			} else if st.Dev != rootDev {
-				return errs.Errorf(errs.Refused, "scan", showPath(rel), "unmount it or move it separately", "another filesystem is mounted here")
+				return errs.Errorf(errs.Refused, "scan", under(root, rel), "unmount it or move it separately", "another filesystem is mounted here")
 			}
 			t.Dirs++
 			return walk(dirFd, name, rel)
@@ -71,6 +105,16 @@ func scanTree(ctx context.Context, parentFd int, name string) (Totals, error) {
 			t.Bytes += st.Size
 		case unix.S_IFLNK:
 			t.Symlinks++
+			text, err := readlinkAt(dirFd, name)
+			if err != nil {
+				return errs.New(errs.Refused, "read link", under(root, rel), err, unreadable)
+			}
+			if target, ok := outsideTarget(root, rel, text); ok {
+				t.OutsideLinks++
+				if len(t.OutsideLinkList) < maxOutsideLinks {
+					t.OutsideLinkList = append(t.OutsideLinkList, OutsideLink{Path: under(root, rel), Text: text, Target: showPath(target)})
+				}
+			}
 		default:
 			t.Special++
 		}
@@ -78,16 +122,17 @@ func scanTree(ctx context.Context, parentFd int, name string) (Totals, error) {
 	}
 	walk = func(dirFd int, name, rel string) error {
 		if err := ctx.Err(); err != nil {
-			return err
+			return errs.New(errs.Interrupted, "move", root, &stopped{"stopped while reading the source; nothing was changed", err},
+				"run the same command again")
 		}
 		fd, err := openDirAt(dirFd, name)
 		if err != nil {
-			return errs.New(errs.Refused, "open directory", showPath(rel), err, unreadable)
+			return errs.New(errs.Refused, "open directory", under(root, rel), err, unreadable)
 		}
 		defer unix.Close(fd)
 		names, err := listDir(fd)
 		if err != nil {
-			return errs.New(errs.Refused, "read directory", showPath(rel), err, unreadable)
+			return errs.New(errs.Refused, "read directory", under(root, rel), err, unreadable)
 		}
 		for _, n := range names {
 			if err := visit(fd, n, childRel(rel, n)); err != nil {
@@ -113,7 +158,8 @@ type TargetInfo struct {
 	VolumeDir   string        `json:"volume_dir"`
 	Dev         uint64        `json:"dev"`
 	FSID        string        `json:"fsid"`
-	FSType      string        `json:"fstype"`
+	FSType      string        `json:"fstype"`     // fsbench's type name: ext4, xfs, btrfs, tmpfs, ...
+	Filesystem  string        `json:"filesystem"` // fsbench's identity in words, as scan and bench print it
 	FreeBytes   uint64        `json:"free_bytes"`
 	FreeInodes  uint64        `json:"free_inodes"`
 	TotalInodes uint64        `json:"total_inodes"`
@@ -141,29 +187,15 @@ func statTarget(dir string) (TargetInfo, error) {
 	}
 	ti.Dev = st.Dev
 	ti.FSID = fmt.Sprintf("%08x%08x", uint32(sfs.Fsid.Val[0]), uint32(sfs.Fsid.Val[1]))
-	ti.FSType = fsTypeName(sfs.Type)
+	ti.FSType = fsbench.TypeName(uint64(sfs.Type))
+	ti.Filesystem = ti.FSType
+	if id, err := fsbench.Identify(dir, fsbench.IdentifyOptions{}); err == nil {
+		ti.FSType, ti.Filesystem = id.Type, id.String()
+	}
 	ti.FreeBytes = sfs.Bavail * uint64(sfs.Bsize)
 	ti.FreeInodes = sfs.Ffree
 	ti.TotalInodes = sfs.Files
 	return ti, nil
-}
-
-func fsTypeName(t int64) string {
-	switch t {
-	case unix.EXT4_SUPER_MAGIC:
-		return "ext2/3/4"
-	case unix.XFS_SUPER_MAGIC:
-		return "xfs"
-	case unix.BTRFS_SUPER_MAGIC:
-		return "btrfs"
-	case unix.TMPFS_MAGIC:
-		return "tmpfs"
-	case unix.NFS_SUPER_MAGIC:
-		return "nfs"
-	case 0x2fc12fc1:
-		return "zfs"
-	}
-	return fmt.Sprintf("0x%x", t)
 }
 
 // probeTarget tries, in a scratch directory on the target, what a mail

@@ -10,12 +10,13 @@ import (
 	"github.com/cgscale/cgscale/errs"
 )
 
-// removeTree deletes parentFd/name and everything below it. It never
-// follows a symbolic link (links are unlinked, directories are opened with
-// O_NOFOLLOW) and never descends into another filesystem mounted inside
-// the tree: that is an error and the mount stays. Entries that vanish
-// meanwhile are fine. Subdirectories are removed by up to jobs goroutines.
-func removeTree(ctx context.Context, parentFd int, name string, jobs int, counters *Counters) error {
+// removeTree deletes parentFd/name and everything below it; path is the
+// full path of parentFd/name, for messages. It never follows a symbolic
+// link (links are unlinked, directories are opened with O_NOFOLLOW) and
+// never descends into another filesystem mounted inside the tree: that is
+// an error and the mount stays. Entries that vanish meanwhile are fine.
+// Subdirectories are removed by up to jobs goroutines.
+func removeTree(ctx context.Context, parentFd int, name, path string, jobs int, counters *Counters) error {
 	if jobs < 1 {
 		jobs = 1
 	}
@@ -27,77 +28,81 @@ func removeTree(ctx context.Context, parentFd int, name string, jobs int, counte
 		if errors.Is(err, unix.ENOENT) {
 			return nil
 		}
-		return errs.New(errs.Failed, "stat", showPath(name), err, "")
+		return errs.New(errs.Failed, "stat", showPath(path), err, "")
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		if err := unix.Unlinkat(parentFd, name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
-			return errs.New(errs.Failed, "remove", showPath(name), err, "")
+			return errs.New(errs.Failed, "remove", showPath(path), err, "")
 		}
 		return nil
 	}
-	r := &remover{ctx: ctx, dev: st.Dev, sem: make(chan struct{}, jobs-1), counters: counters}
-	if err := r.dir(parentFd, name, name); err != nil {
-		return err
-	}
-	return nil
+	r := &remover{ctx: ctx, root: path, dev: st.Dev, sem: make(chan struct{}, jobs-1), counters: counters}
+	r.dir(parentFd, name, ".")
+	return r.recorded()
 }
 
+// remover deletes one tree. Its first real error is what removeTree
+// returns (see firstErr); a cancellation only stops the work.
 type remover struct {
-	ctx      context.Context
-	dev      uint64
+	ctx context.Context
+	firstErr
+	root     string        // full path of the tree, for messages
+	dev      uint64        // the tree's filesystem
 	sem      chan struct{} // tokens for extra goroutines
 	counters *Counters
 }
 
-// dir empties and removes parentFd/name; rel names it in errors.
-func (r *remover) dir(parentFd int, name, rel string) error {
+func (r *remover) path(rel string) string { return under(r.root, rel) }
+
+// dir empties and removes parentFd/name, which is rel in the tree.
+func (r *remover) dir(parentFd int, name, rel string) {
 	if err := r.ctx.Err(); err != nil {
-		return err
+		r.fail(err)
+		return
 	}
 	fd, err := openDirAt(parentFd, name)
 	if errors.Is(err, unix.ENOENT) {
-		return nil
+		return
 	}
 	if errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
 		// replaced by a file or a link meanwhile: remove the name only
 		if err := unix.Unlinkat(parentFd, name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
-			return errs.New(errs.Failed, "remove", showPath(rel), err, "")
+			r.fail(errs.New(errs.Failed, "remove", r.path(rel), err, ""))
 		}
-		return nil
+		return
 	}
 	if err != nil {
-		return errs.New(errs.Failed, "open directory", showPath(rel), err, "")
+		r.fail(errs.New(errs.Failed, "open directory", r.path(rel), err, ""))
+		return
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		unix.Close(fd)
-		return errs.New(errs.Failed, "stat", showPath(rel), err, "")
+		r.fail(errs.New(errs.Failed, "stat", r.path(rel), err, ""))
+		return
 	}
 	if st.Dev != r.dev {
 		unix.Close(fd)
-		return errs.Errorf(errs.Failed, "remove", showPath(rel), "unmount it, then run again",
-			"another filesystem is mounted here; cgscale does not delete into it")
+		r.fail(errs.Errorf(errs.Failed, "remove", r.path(rel), "unmount it, then run again",
+			"another filesystem is mounted here; cgscale does not delete into it"))
+		return
 	}
 	names, err := listDir(fd)
 	if err != nil {
 		unix.Close(fd)
-		return errs.New(errs.Failed, "read directory", showPath(rel), err, "")
+		r.fail(errs.New(errs.Failed, "read directory", r.path(rel), err, ""))
+		return
 	}
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var first error
-	setErr := func(err error) {
-		mu.Lock()
-		if first == nil {
-			first = err
-		}
-		mu.Unlock()
-	}
 	for _, n := range names {
 		if r.ctx.Err() != nil {
-			setErr(r.ctx.Err())
+			r.fail(r.ctx.Err())
 			break
 		}
+		if r.recorded() != nil {
+			break
+		}
+		child := childRel(rel, n)
 		// Try the name as a non-directory first: one call for most entries.
 		err := unix.Unlinkat(fd, n, 0)
 		if err == nil || errors.Is(err, unix.ENOENT) {
@@ -105,34 +110,29 @@ func (r *remover) dir(parentFd int, name, rel string) error {
 			continue
 		}
 		if !errors.Is(err, unix.EISDIR) && !errors.Is(err, unix.EPERM) {
-			setErr(errs.New(errs.Failed, "remove", showPath(rel+"/"+n), err, ""))
+			r.fail(errs.New(errs.Failed, "remove", r.path(child), err, ""))
 			break
 		}
-		child := rel + "/" + n
 		select {
 		case r.sem <- struct{}{}:
 			wg.Add(1)
 			go func(n, child string) {
 				defer wg.Done()
 				defer func() { <-r.sem }()
-				if err := r.dir(fd, n, child); err != nil {
-					setErr(err)
-				}
+				r.dir(fd, n, child)
 			}(n, child)
 		default:
-			if err := r.dir(fd, n, child); err != nil {
-				setErr(err)
-			}
+			r.dir(fd, n, child)
 		}
 	}
 	wg.Wait()
 	unix.Close(fd)
-	if first != nil {
-		return first
+	if r.recorded() != nil {
+		return
 	}
 	if err := unix.Unlinkat(parentFd, name, unix.AT_REMOVEDIR); err != nil && !errors.Is(err, unix.ENOENT) {
-		return errs.New(errs.Failed, "remove directory", showPath(rel), err, "")
+		r.fail(errs.New(errs.Failed, "remove directory", r.path(rel), err, ""))
+		return
 	}
 	r.counters.Entries.Add(1)
-	return nil
 }

@@ -31,7 +31,12 @@ func Resume(ctx context.Context, base string, abort bool, opts MoveOptions) (*Mo
 		return nil, err
 	}
 	if len(open) == 0 {
-		return &MoveResult{Outcome: "nothing to resume"}, nil
+		what := "resume"
+		if abort {
+			what = "abort"
+		}
+		return nil, errs.Errorf(errs.Refused, what, base, "start a new move with `cgscale move SRC VOLUME_DIR`",
+			"nothing to %s: no unfinished move is journaled in %s", what, JournalDir(base))
 	}
 	if recs, err := ReadJournal(open[0]); err != nil {
 		return nil, err
@@ -55,7 +60,8 @@ func Resume(ctx context.Context, base string, abort bool, opts MoveOptions) (*Mo
 		}
 	}
 	if res == nil && err == nil {
-		res = &MoveResult{Outcome: "nothing to resume", Journal: j.Path}
+		// The job was journaled but its move never began: nothing changed.
+		res = &MoveResult{Outcome: "closed: the move had not begun, nothing was changed", Journal: j.Path, Resumed: true}
 	}
 	return res, endJob(j, res, err)
 }

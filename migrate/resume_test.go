@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -52,9 +53,14 @@ func TestResumeAfterKill(t *testing.T) {
 			if open, _ := Unfinished(base); len(open) != 0 {
 				t.Errorf("still unfinished after resume: %v", open)
 			}
+			// D13: nothing pending is a refusal, as for apply --resume.
 			res, err = Resume(context.Background(), base, false, MoveOptions{})
-			if err != nil || res.Outcome != "nothing to resume" {
-				t.Errorf("second resume: %+v %v", res, err)
+			if res != nil || errs.KindOf(err) != errs.Refused || !strings.Contains(err.Error(), "nothing to resume") {
+				t.Errorf("second resume: %+v %v, want refused: nothing to resume", res, err)
+			}
+			res, err = Resume(context.Background(), base, true, MoveOptions{})
+			if res != nil || errs.KindOf(err) != errs.Refused || !strings.Contains(err.Error(), "nothing to abort") {
+				t.Errorf("abort with nothing pending: %+v %v, want refused: nothing to abort", res, err)
 			}
 		})
 	}
@@ -158,7 +164,7 @@ func TestRemoveTreeStaysInside(t *testing.T) {
 	fd, err := unix.Open(dir, unix.O_DIRECTORY|unix.O_RDONLY, 0)
 	must(t, err)
 	defer unix.Close(fd)
-	must(t, removeTree(context.Background(), fd, "tree", 2, nil))
+	must(t, removeTree(context.Background(), fd, "tree", tree, 2, nil))
 	if _, err := os.Stat(filepath.Join(outside, "keep.msg")); err != nil {
 		t.Fatalf("removal followed a link: %v", err)
 	}
@@ -173,9 +179,13 @@ func TestRemoveTreeStaysInside(t *testing.T) {
 		t.Fatalf("mount --bind: %v %s", err, out)
 	}
 	defer execOut("umount", filepath.Join(tree, "mnt"))
-	err = removeTree(context.Background(), fd, "tree", 1, nil)
+	err = removeTree(context.Background(), fd, "tree", tree, 1, nil)
 	if err == nil || !strings.Contains(err.Error(), "another filesystem is mounted") {
 		t.Fatalf("got %v, want a refusal to delete into a mount", err)
+	}
+	// D14: the error names the mount by its full path.
+	if !strings.Contains(err.Error(), "remove "+filepath.Join(tree, "mnt")+":") {
+		t.Fatalf("the error does not name the full path %s: %v", filepath.Join(tree, "mnt"), err)
 	}
 	if _, err := os.Stat(filepath.Join(inner, "keep.msg")); err != nil {
 		t.Fatalf("removal deleted into a mounted filesystem: %v", err)
@@ -273,5 +283,97 @@ func TestClassifyAgreesWithWalker(t *testing.T) {
 		if err != nil || r.Kind != KindDomain {
 			t.Errorf("Classify(domain %s) = %+v, %v", d.Path, r, err)
 		}
+	}
+}
+
+// D21c: a ProcessID that is not a process id cannot be judged: the move
+// is refused, naming the file and what it holds, unless forced. An empty
+// file, like a dead process id, means the server is stopped.
+func TestD21c_GarbageProcessID(t *testing.T) {
+	base := newBase(t, "tmpfs")
+	dom := filepath.Join(base, "Domains", "example.test")
+	mkAcct(t, dom, "acct0001")
+	vol := testfs.Scratch(t, "ext4")
+	pidFile := filepath.Join(base, "ProcessID")
+	for _, garbage := range []string{"abc\n", "-5\n", "12abc"} {
+		must(t, os.WriteFile(pidFile, []byte(garbage), 0o644))
+		_, err := runMove(t, dom, vol)
+		if errs.KindOf(err) != errs.Refused || !strings.Contains(err.Error(), pidFile) ||
+			!strings.Contains(err.Error(), strconv.Quote(strings.TrimSpace(garbage))) {
+			t.Fatalf("ProcessID %q: %v, want a refusal naming the file and its content", garbage, err)
+		}
+		if !strings.Contains(errs.HintOf(err), "--force") {
+			t.Errorf("the refusal does not name --force: %q", errs.HintOf(err))
+		}
+		if st := lstat(t, dom); st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			t.Fatal("source changed")
+		}
+	}
+	if _, err := runMove(t, dom, vol, func(o *MoveOptions) { o.Force = true }); err != nil {
+		t.Fatalf("--force over an unreadable ProcessID: %v", err)
+	}
+	// An empty file: the server is stopped.
+	for _, empty := range []string{"", " \n"} {
+		must(t, os.WriteFile(pidFile, []byte(empty), 0o644))
+		if _, running, err := ServerRunning(base); err != nil || running {
+			t.Errorf("ProcessID %q: running %v, %v; want stopped", empty, running, err)
+		}
+	}
+}
+
+// D19: each new job prunes the completed journals beyond the newest
+// KeepJournals; unfinished ones stay whatever their age.
+func TestD19_JournalsArePruned(t *testing.T) {
+	base := newBase(t, "tmpfs")
+	dir := JournalDir(base)
+	must(t, os.MkdirAll(dir, 0o700))
+	write := func(name string, finished bool) {
+		body := `{"seq":1,"kind":"job","step":"begin","note":"move"}` + "\n"
+		if finished {
+			body += `{"seq":2,"kind":"job","step":"end","note":"moved"}` + "\n"
+		}
+		must(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600))
+	}
+	// The oldest two are unfinished; then KeepJournals+10 completed ones.
+	write("20000101T000000000000000Z-1.jsonl", false)
+	write("20000101T000000000000001Z-1.jsonl", false)
+	for i := 0; i < KeepJournals+10; i++ {
+		write(fmt.Sprintf("20100101T000000%09dZ-1.jsonl", i), true)
+	}
+	// An old completed move whose link still stands: scan needs its record.
+	src := filepath.Join(base, "Domains", "moved.test")
+	must(t, os.Symlink("/vol/Domains/moved.test", src))
+	live := "20050101T000000000000000Z-1.jsonl"
+	must(t, os.WriteFile(filepath.Join(dir, live), []byte(`{"seq":1,"kind":"job","step":"begin","note":"move"}
+{"seq":2,"op":0,"kind":"move","step":"begin","src":"`+src+`","dst":"/vol/Domains/moved.test","link":"/vol/Domains/moved.test"}
+{"seq":3,"op":0,"kind":"move","step":"swapped"}
+{"seq":4,"op":0,"kind":"move","step":"done"}
+{"seq":5,"kind":"job","step":"end","note":"moved"}
+`), 0o600))
+	j, err := CreateJournal(base)
+	must(t, err)
+	j.Close()
+	names := entries(t, dir)
+	if len(names) != KeepJournals+4 {
+		t.Fatalf("%d journals after pruning, want %d completed, the live relocation's, 2 unfinished and the new one: %v", len(names), KeepJournals, names)
+	}
+	if _, err := os.Stat(filepath.Join(dir, live)); err != nil {
+		t.Errorf("the journal of a relocation whose link stands was pruned: %v", err)
+	}
+	for _, old := range []string{"20000101T000000000000000Z-1.jsonl", "20000101T000000000000001Z-1.jsonl"} {
+		if _, err := os.Stat(filepath.Join(dir, old)); err != nil {
+			t.Errorf("unfinished journal %s was pruned: %v", old, err)
+		}
+	}
+	for i := 0; i < 10; i++ {
+		if _, err := os.Stat(filepath.Join(dir, fmt.Sprintf("20100101T000000%09dZ-1.jsonl", i))); !os.IsNotExist(err) {
+			t.Errorf("old completed journal %d kept: %v", i, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, fmt.Sprintf("20100101T000000%09dZ-1.jsonl", KeepJournals+9))); err != nil {
+		t.Errorf("the newest completed journal was pruned: %v", err)
+	}
+	if open, _ := Unfinished(base); len(open) != 3 {
+		t.Errorf("unfinished journals: %v", open)
 	}
 }

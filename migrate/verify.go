@@ -39,6 +39,11 @@ type verifyOpts struct {
 	lost     map[XattrLoss]bool
 	jobs     int
 	counters *Counters
+	// srcRoot and dstRoot are the full paths of the two trees, for messages.
+	srcRoot, dstRoot string
+	// linkText is the copier's: the copy of a link whose text it changed
+	// must hold the changed text.
+	linkText func(rel, text string) (string, bool)
 }
 
 const maxMismatches = 50
@@ -89,7 +94,7 @@ func verifyTree(ctx context.Context, srcParentFd int, srcName string, dstParentF
 	}
 	var sst unix.Stat_t
 	if err := lstatAt(srcParentFd, srcName, &sst); err != nil {
-		v.fail(errs.New(errs.Failed, "stat", srcName, err, ""))
+		v.fail(errs.New(errs.Failed, "stat", v.src("."), err, unreadable))
 	} else {
 		v.srcDev = sst.Dev
 		v.entry(srcParentFd, dstParentFd, srcName, dstName, ".")
@@ -98,6 +103,10 @@ func verifyTree(ctx context.Context, srcParentFd int, srcName string, dstParentF
 	err := v.wait(ctx, &v.wg)
 	return v.stats, err
 }
+
+// src and dst name entry rel of the source and of the copy in messages.
+func (v *verifier) src(rel string) string { return under(v.opts.srcRoot, rel) }
+func (v *verifier) dst(rel string) string { return under(v.opts.dstRoot, rel) }
 
 func (v *verifier) differ(rel, format string, args ...any) {
 	v.mu.Lock()
@@ -118,11 +127,11 @@ func (v *verifier) entry(srcDir, dstDir int, srcName, dstName, rel string) {
 	}
 	var s, d unix.Stat_t
 	if err := lstatAt(srcDir, srcName, &s); err != nil {
-		v.fail(errs.New(errs.Failed, "stat", showPath(rel), err, unreadable))
+		v.fail(errs.New(errs.Failed, "stat", v.src(rel), err, unreadable))
 		return
 	}
 	if err := lstatAt(dstDir, dstName, &d); err != nil {
-		v.fail(errs.New(errs.Failed, "stat copy of", showPath(rel), err, ""))
+		v.fail(errs.New(errs.Failed, "stat", v.dst(rel), err, ""))
 		return
 	}
 	v.opts.counters.Entries.Add(1)
@@ -144,12 +153,12 @@ func (v *verifier) entry(srcDir, dstDir int, srcName, dstName, rel string) {
 	}
 	sx, err := xattrs(-1, procPath(srcDir, srcName))
 	if err != nil {
-		v.fail(errs.New(errs.Failed, "read extended attributes", showPath(rel), err, unreadable))
+		v.fail(errs.New(errs.Failed, "read extended attributes", v.src(rel), err, unreadable))
 		return
 	}
 	dx, err := xattrs(-1, procPath(dstDir, dstName))
 	if err != nil {
-		v.fail(errs.New(errs.Failed, "read extended attributes of copy", showPath(rel), err, ""))
+		v.fail(errs.New(errs.Failed, "read extended attributes", v.dst(rel), err, ""))
 		return
 	}
 	for k, sv := range sx {
@@ -170,7 +179,7 @@ func (v *verifier) entry(srcDir, dstDir int, srcName, dstName, rel string) {
 	switch s.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
 		if s.Dev != v.srcDev {
-			v.fail(errs.Errorf(errs.Failed, "verify", showPath(rel), "unmount it or move it separately", "another filesystem is mounted here"))
+			v.fail(errs.Errorf(errs.Failed, "verify", v.src(rel), "unmount it or move it separately", "another filesystem is mounted here"))
 			return
 		}
 		v.dir(srcDir, dstDir, srcName, dstName, rel)
@@ -196,16 +205,22 @@ func (v *verifier) entry(srcDir, dstDir int, srcName, dstName, rel string) {
 	case unix.S_IFLNK:
 		st, err := readlinkAt(srcDir, srcName)
 		if err != nil {
-			v.fail(errs.New(errs.Failed, "read link", showPath(rel), err, unreadable))
+			v.fail(errs.New(errs.Failed, "read link", v.src(rel), err, unreadable))
 			return
 		}
 		dt, err := readlinkAt(dstDir, dstName)
 		if err != nil {
-			v.fail(errs.New(errs.Failed, "read link of copy", showPath(rel), err, ""))
+			v.fail(errs.New(errs.Failed, "read link", v.dst(rel), err, ""))
 			return
 		}
-		if st != dt {
-			v.differ(rel, "link text %q in the source, %q in the copy", st, dt)
+		want := st
+		if v.opts.linkText != nil {
+			if to, ok := v.opts.linkText(rel, st); ok {
+				want = to
+			}
+		}
+		if want != dt {
+			v.differ(rel, "link text %q in the source, %q in the copy (expected %q)", st, dt, want)
 		}
 	case unix.S_IFCHR, unix.S_IFBLK:
 		if s.Rdev != d.Rdev {
@@ -217,24 +232,24 @@ func (v *verifier) entry(srcDir, dstDir int, srcName, dstName, rel string) {
 func (v *verifier) dir(srcDir, dstDir int, srcName, dstName, rel string) {
 	sfd, err := openDirAt(srcDir, srcName)
 	if err != nil {
-		v.fail(errs.New(errs.Failed, "open directory", showPath(rel), err, unreadable))
+		v.fail(errs.New(errs.Failed, "open directory", v.src(rel), err, unreadable))
 		return
 	}
 	defer unix.Close(sfd)
 	dfd, err := openDirAt(dstDir, dstName)
 	if err != nil {
-		v.fail(errs.New(errs.Failed, "open directory of copy", showPath(rel), err, ""))
+		v.fail(errs.New(errs.Failed, "open directory", v.dst(rel), err, ""))
 		return
 	}
 	defer unix.Close(dfd)
 	sn, err := listDir(sfd)
 	if err != nil {
-		v.fail(errs.New(errs.Failed, "read directory", showPath(rel), err, unreadable))
+		v.fail(errs.New(errs.Failed, "read directory", v.src(rel), err, unreadable))
 		return
 	}
 	dn, err := listDir(dfd)
 	if err != nil {
-		v.fail(errs.New(errs.Failed, "read directory of copy", showPath(rel), err, ""))
+		v.fail(errs.New(errs.Failed, "read directory", v.dst(rel), err, ""))
 		return
 	}
 	sort.Strings(sn)
@@ -271,13 +286,13 @@ func childRel(rel, name string) string {
 func (v *verifier) hash(srcDir, dstDir int, srcName, dstName, rel string, s *unix.Stat_t) {
 	src, err := unix.Openat(srcDir, srcName, fileFlags, 0)
 	if err != nil {
-		v.fail(errs.New(errs.Failed, "open", showPath(rel), err, unreadable))
+		v.fail(errs.New(errs.Failed, "open", v.src(rel), err, unreadable))
 		return
 	}
 	dst, err := unix.Openat(dstDir, dstName, fileFlags, 0)
 	if err != nil {
 		unix.Close(src)
-		v.fail(errs.New(errs.Failed, "open copy of", showPath(rel), err, ""))
+		v.fail(errs.New(errs.Failed, "open", v.dst(rel), err, ""))
 		return
 	}
 	select {
@@ -295,9 +310,9 @@ func (v *verifier) hasher() {
 		if v.ctx.Err() == nil {
 			a, na, err := sumFd(j.src, buf)
 			if err != nil {
-				v.fail(errs.New(errs.Failed, "read", showPath(j.rel), err, unreadable))
+				v.fail(errs.New(errs.Failed, "read", v.src(j.rel), err, unreadable))
 			} else if b, nb, err := sumFd(j.dst, buf); err != nil {
-				v.fail(errs.New(errs.Failed, "read copy of", showPath(j.rel), err, ""))
+				v.fail(errs.New(errs.Failed, "read", v.dst(j.rel), err, ""))
 			} else {
 				if a != b || na != nb {
 					v.differ(j.rel, "contents differ (SHA-256)")

@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/afero"
 
 	"github.com/cgscale/cgscale/errs"
+	"github.com/cgscale/cgscale/fsbench"
 	"github.com/cgscale/cgscale/layout"
 )
 
@@ -31,6 +34,12 @@ whenever --flat-fraction is above 0; the other domains share the rest with a
 long tail. Domains that are not flat place accounts in subdirectories by
 --scheme. DIR must be new or empty (or pass --force-into). gen never writes
 a ProcessID file and refuses a DIR that has one.
+
+When the filesystem fills up (space or inodes) gen stops at the first
+failed write, names that file and the filesystem, says how much it wrote,
+and exits 1; the partial store is left in place for you to remove (gen
+never deletes, since DIR may hold files of yours with --force-into).
+Ctrl-C stops it the same way, with exit 130.
 
 Examples:
   cgscale gen /var/tmp/store
@@ -105,6 +114,7 @@ and numeric owners (1000-1006) when run as root.`,
 		if err := o.Validate(); err != nil {
 			return err
 		}
+		o.Filesystem = filesystemOf(fs.Arg(0))
 		p := o.Progress
 		stop, err := e.startProgress(*progress, "gen", func() (int64, int64) {
 			return p.AccountsDone.Load(), p.AccountsTotal.Load()
@@ -129,6 +139,29 @@ and numeric owners (1000-1006) when run as root.`,
 	return c
 }
 
+// filesystemOf names, as scan and bench do, the filesystem that holds
+// path or, while path does not exist yet, its nearest existing parent.
+func filesystemOf(path string) string {
+	p, err := filepath.Abs(path)
+	if err != nil {
+		return ""
+	}
+	for {
+		if _, err := os.Stat(p); err == nil {
+			break
+		}
+		if p == filepath.Dir(p) {
+			return ""
+		}
+		p = filepath.Dir(p)
+	}
+	id, err := fsbench.Identify(p, fsbench.IdentifyOptions{})
+	if err != nil {
+		return ""
+	}
+	return id.String()
+}
+
 func printGen(w io.Writer, r *layout.GenResult, o layout.GenOptions, took time.Duration) {
 	flat, largest := 0, layout.GenDomain{}
 	for _, d := range r.DomainList {
@@ -143,10 +176,10 @@ func printGen(w io.Writer, r *layout.GenResult, o layout.GenOptions, took time.D
 	fmt.Fprintf(w, "  domains:       %d secondary (%d flat, %d in subdirectories %s) and the Main Domain\n", r.Domains, flat, r.Domains-flat, o.Scheme)
 	fmt.Fprintf(w, "  accounts:      %d (%d multi-mailbox, %d single-mailbox)\n", r.Accounts, r.Multi, r.Single)
 	if largest.Accounts > 0 {
-		fmt.Fprintf(w, "  largest:       %s with %d accounts (%s) in %s\n", largest.Name, largest.Accounts, largest.Layout, largest.Path)
+		fmt.Fprintf(w, "  largest:       %s with %s (%s) in %s\n", largest.Name, count(int64(largest.Accounts), "account"), largest.Layout, largest.Path)
 	}
-	fmt.Fprintf(w, "  mailbox dirs:  %d holding %d messages (largest %d)\n", r.MailboxDirs, r.MdirMsgs, r.Largest)
-	fmt.Fprintf(w, "  queue:         %d messages\n", r.Queue)
+	fmt.Fprintf(w, "  mailbox dirs:  %d holding %s (largest %d)\n", r.MailboxDirs, count(r.MdirMsgs, "message"), r.Largest)
+	fmt.Fprintf(w, "  queue:         %s\n", count(int64(r.Queue), "message"))
 	for _, l := range r.Relocations {
 		fmt.Fprintf(w, "  relocated:     %s -> %s\n", l.Path, l.Text)
 	}
@@ -158,7 +191,7 @@ func printGen(w io.Writer, r *layout.GenResult, o layout.GenOptions, took time.D
 		fmt.Fprintf(w, "  extras:        %d hard links, %d sparse files, %d xattrs, %d symlinks, %d odd names, %d deep paths; owners %s\n",
 			x.HardLinks, x.Sparse, x.Xattrs, x.Symlinks, x.OddNames, x.DeepPaths, owners)
 	}
-	fmt.Fprintf(w, "  written:       %d directories, %d files, %d symlinks, %s\n", r.Dirs, r.Files, r.Links, humanBytes(r.Bytes))
+	fmt.Fprintf(w, "  written:       %s, %s, %s, %s\n", count(r.Dirs, "directory"), count(r.Files, "file"), count(r.Links, "symlink"), humanBytes(r.Bytes))
 }
 
 func humanBytes(n int64) string {

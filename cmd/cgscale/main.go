@@ -110,13 +110,58 @@ func report(w io.Writer, err error) {
 		fmt.Fprintf(w, "cgscale: %v\n", err)
 		return
 	case errs.Interrupted:
-		fmt.Fprintf(w, "cgscale: interrupted: %v\n", err)
+		// One line: what was stopped, where it stood, what to run next;
+		// never the context's own words and never an empty cause.
+		hint := errs.HintOf(err)
+		if hint == "" {
+			hint = "run the same command again to finish"
+		}
+		if what := interruptedWhat(err); what != "" {
+			fmt.Fprintf(w, "cgscale: interrupted: %s; %s\n", what, hint)
+		} else {
+			fmt.Fprintf(w, "cgscale: interrupted; %s\n", hint)
+		}
+		return
 	default:
 		fmt.Fprintf(w, "cgscale: %v\n", err)
 	}
 	if h := errs.HintOf(err); h != "" {
 		fmt.Fprintf(w, "hint: %s\n", h)
 	}
+}
+
+// interruptedWhat describes an interrupted run from its error: the
+// operation and path of each *errs.E in the chain, then the cause in
+// parentheses ("move /s/Domains/a (stopped in the copy, 41% done)"). The
+// text of a context's own error is left out.
+func interruptedWhat(err error) string {
+	var parts []string
+	cause := ""
+	for err != nil {
+		e, ok := err.(*errs.E)
+		if !ok {
+			cause = err.Error()
+			for _, c := range []error{context.Canceled, context.DeadlineExceeded} {
+				cause = strings.ReplaceAll(cause, ": "+c.Error(), "")
+				if cause == c.Error() {
+					cause = ""
+				}
+			}
+			break
+		}
+		if s := strings.TrimSpace(e.Op + " " + e.Path); s != "" {
+			parts = append(parts, s)
+		}
+		err = e.Err
+	}
+	s := strings.Join(parts, ": ")
+	if cause != "" {
+		if s == "" {
+			return cause
+		}
+		s += " (" + cause + ")"
+	}
+	return s
 }
 
 // flags returns a FlagSet for c whose parse errors are usage errors and

@@ -31,10 +31,14 @@ Steps, each recorded in a journal under BASE/.cgscale/journal:
   1. refuse before any change when the target is inside or the same as SRC
      (by device and inode), on the same filesystem (a rename does it), short
      of space or inodes, or fails a probe (create, link, rename, symlink,
-     user.* attribute); when the server runs (BASE/ProcessID); when another
-     cgscale holds the store lock
+     user.* attribute); when a relative symbolic link inside SRC leads out
+     of it (it would dangle after the move: each is named); when the server
+     runs, or BASE/ProcessID holds something that is not a process id; when
+     another cgscale holds the store lock
   2. copy: contents (holes kept), mode, numeric owner, times, extended
-     attributes, hard links, symbolic links as they are, special files
+     attributes, hard links, symbolic links as they are (with
+     --rewrite-relative-links, those leading out of SRC get their absolute
+     target in the copy; each is journaled and reported), special files
   3. verify the copy against the source: names, types, sizes, modes, owners,
      times, link texts, attributes, hard links and SHA-256 of every file
      (--verify=meta skips the checksums); any difference, or any part of the
@@ -50,7 +54,8 @@ Steps, each recorded in a journal under BASE/.cgscale/journal:
 An interrupted move (signal, crash, power loss) is finished by --resume:
 until the swap the source is the truth and the copy is made again; after
 it, the copy is the truth and only the clean-up remains. --abort rolls an
-unfinished move back if it has not reached the swap.
+unfinished move back if it has not reached the swap. Both refuse (exit 5)
+when no move is unfinished.
 
 Pause delivery to SRC (or stop the server) while it moves: a message that
 arrives during the copy makes the verification fail and the move stop.
@@ -70,7 +75,8 @@ Examples:
 		keep := fs.Bool("keep-source", false, "keep the old tree next to the link as .NAME.cgscale-kept-ID")
 		jobs := fs.Int("jobs", runtime.NumCPU(), "parallel file copies and checksums")
 		allowX := fs.Bool("allow-xattr-loss", false, "swap even if the target refused some extended attributes")
-		force := fs.Bool("force", false, "move even though BASE/ProcessID names a live server")
+		rewrite := fs.Bool("rewrite-relative-links", false, "give relative links inside SRC that lead out of it their absolute target in the copy")
+		force := fs.Bool("force", false, "move even though BASE/ProcessID names a live server (or holds no process id)")
 		views := fs.StringArray("server-view", nil, "HOSTPATH=SERVERPATH: how the server (container, chroot) sees a host path; repeatable")
 		resume := fs.Bool("resume", false, "finish the unfinished move of the store at BASE")
 		abort := fs.Bool("abort", false, "roll back the unfinished move of the store at BASE (before its swap only)")
@@ -86,7 +92,7 @@ Examples:
 			return errs.Errorf(errs.Usage, c.name, "", "give --jobs 1 or more", "--jobs %d", *jobs)
 		}
 		opts := migrate.MoveOptions{Relative: *relative, MetaOnly: *verify == "meta", KeepSource: *keep,
-			AllowXattrLoss: *allowX, Force: *force, Jobs: *jobs, Counters: &migrate.Counters{}}
+			AllowXattrLoss: *allowX, RewriteRelativeLinks: *rewrite, Force: *force, Jobs: *jobs, Counters: &migrate.Counters{}}
 		for _, v := range *views {
 			view, err := migrate.ParseView(v)
 			if err != nil {
@@ -131,9 +137,7 @@ Examples:
 				stop()
 				stop = nil
 			}
-			if res != nil {
-				printMove(e.stdout, res, *asJSON, false)
-			}
+			showMove(e, res, err, *asJSON, false)
 			return err
 		}
 		if fs.NArg() != 2 {
@@ -147,7 +151,7 @@ Examples:
 				stop = nil
 			}
 			if plan != nil {
-				printMove(e.stdout, &migrate.MoveResult{Plan: plan, Outcome: "dry run", Warnings: plan.Warnings}, *asJSON, true)
+				showMove(e, &migrate.MoveResult{Plan: plan, Outcome: "dry run", Warnings: plan.Warnings}, err, *asJSON, true)
 			}
 			return err
 		}
@@ -156,15 +160,28 @@ Examples:
 			stop()
 			stop = nil
 		}
-		if res != nil {
-			for _, w := range res.Warnings {
-				fmt.Fprintf(e.stderr, "cgscale: warning: %s\n", w)
-			}
-			printMove(e.stdout, res, *asJSON, false)
-		}
+		showMove(e, res, err, *asJSON, false)
 		return err
 	}
 	return c
+}
+
+// showMove prints a move's outcome once: warnings go to stderr in text
+// mode and into the document in --json mode; an interrupted run prints no
+// text report (the error line says where it stopped).
+func showMove(e *env, res *migrate.MoveResult, err error, asJSON, dry bool) {
+	if res == nil {
+		return
+	}
+	if !asJSON {
+		for _, w := range res.Warnings {
+			fmt.Fprintf(e.stderr, "cgscale: warning: %s\n", w)
+		}
+		if errs.KindOf(err) == errs.Interrupted {
+			return
+		}
+	}
+	printMove(e.stdout, res, asJSON, dry)
 }
 
 func printMove(w io.Writer, res *migrate.MoveResult, asJSON, dry bool) {
@@ -193,22 +210,44 @@ func printMove(w io.Writer, res *migrate.MoveResult, asJSON, dry bool) {
 		fmt.Fprintf(w, "move %s: %s\n", p.Source, res.Outcome)
 	}
 	fmt.Fprintf(w, "  to        %s\n", p.Dest)
-	fmt.Fprintf(w, "  link      %s -> %s\n", p.Source, p.Link)
-	if p.LinkWhy != "" {
+	// The link line only where the link exists, or would with the dry run.
+	switch {
+	case dry:
+		fmt.Fprintf(w, "  link      %s -> %s (would be made)\n", p.Source, p.Link)
+	case res.Outcome == "moved":
+		fmt.Fprintf(w, "  link      %s -> %s\n", p.Source, p.Link)
+	default:
+		fmt.Fprintf(w, "  link      none: %s is still the directory\n", p.Source)
+	}
+	if p.LinkWhy != "" && (dry || res.Outcome == "moved") {
 		fmt.Fprintf(w, "            %s\n", p.LinkWhy)
 	}
 	t := p.Totals
 	if t.Inodes > 0 {
-		fmt.Fprintf(w, "  tree      %d files, %d directories, %d links, %d bytes (%d allocated, %d inodes)\n",
-			t.Files, t.Dirs, t.Symlinks, t.Bytes, t.Allocated, t.Inodes)
+		fmt.Fprintf(w, "  tree      %s, %s, %s, %s (%d allocated, %s)\n",
+			count(t.Files, "file"), count(t.Dirs, "directory"), count(t.Symlinks, "symbolic link"),
+			count(t.Bytes, "byte"), t.Allocated, count(t.Inodes, "inode"))
+	}
+	if t.OutsideLinks > 0 {
+		fmt.Fprintf(w, "  outside   %s leading out of the tree:\n", count(t.OutsideLinks, "relative link"))
+		for _, l := range t.OutsideLinkList {
+			fmt.Fprintf(w, "    %s -> %s (%s)\n", l.Path, l.Text, l.Target)
+		}
+		if more := t.OutsideLinks - int64(len(t.OutsideLinkList)); more > 0 {
+			fmt.Fprintf(w, "    and %d more\n", more)
+		}
 	}
 	if ti := p.Target; ti.VolumeDir != "" {
-		inodes := fmt.Sprint(ti.FreeInodes)
+		inodes := count(int64(ti.FreeInodes), "inode") + " free"
 		if ti.TotalInodes == 0 {
-			inodes = "not limited"
+			inodes = "no fixed inode limit"
 		}
-		fmt.Fprintf(w, "  target    %s (%s): %d bytes free, %s inodes free; needs %d bytes, %d inodes\n",
-			ti.VolumeDir, ti.FSType, ti.FreeBytes, inodes, p.NeedBytes, p.NeedInodes)
+		fsName := ti.Filesystem
+		if fsName == "" {
+			fsName = ti.FSType
+		}
+		fmt.Fprintf(w, "  target    %s (%s): %s free, %s; needs %s, %s\n",
+			ti.VolumeDir, fsName, count(int64(ti.FreeBytes), "byte"), inodes, count(p.NeedBytes, "byte"), count(p.NeedInodes, "inode"))
 		var failed []string
 		for _, pr := range ti.Probe {
 			if pr.Err != "" {
@@ -222,11 +261,16 @@ func printMove(w io.Writer, res *migrate.MoveResult, asJSON, dry bool) {
 		}
 	}
 	if res.Copy.Files+res.Copy.Dirs > 0 {
-		fmt.Fprintf(w, "  copied    %d files (%d bytes), %d directories, %d hard links, %d symbolic links\n",
-			res.Copy.Files, res.Copy.Bytes, res.Copy.Dirs, res.Copy.HardLinks, res.Copy.Symlinks)
+		fmt.Fprintf(w, "  copied    %s (%s), %s, %s, %s\n",
+			count(res.Copy.Files, "file"), count(res.Copy.Bytes, "byte"), count(res.Copy.Dirs, "directory"),
+			count(res.Copy.HardLinks, "hard link"), count(res.Copy.Symlinks, "symbolic link"))
+	}
+	for _, l := range res.Copy.RewrittenLinks {
+		fmt.Fprintf(w, "  rewritten %s: %s -> %s\n", l.Path, l.From, l.To)
 	}
 	if res.Verify.Entries > 0 {
-		fmt.Fprintf(w, "  verified  %d entries, %d files by checksum, %d differences\n", res.Verify.Entries, res.Verify.Checksums, res.Verify.Count)
+		fmt.Fprintf(w, "  verified  %s, %s by checksum, %s\n", count(res.Verify.Entries, "entry"),
+			count(res.Verify.Checksums, "file"), count(int64(res.Verify.Count), "difference"))
 		for _, m := range res.Verify.Mismatches {
 			fmt.Fprintf(w, "    %s: %s\n", m.Path, m.What)
 		}
@@ -240,9 +284,21 @@ func printMove(w io.Writer, res *migrate.MoveResult, asJSON, dry bool) {
 	if res.Journal != "" {
 		fmt.Fprintf(w, "  journal   %s\n", res.Journal)
 	}
-	if dry {
-		for _, wn := range res.Warnings {
-			fmt.Fprintf(w, "  warning   %s\n", wn)
-		}
+}
+
+// count writes n with its noun, plural unless n is 1: "1 file", "2 files",
+// "3 entries", "0 directories".
+func count(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
 	}
+	switch {
+	case strings.HasSuffix(noun, "y") && !strings.HasSuffix(noun, "ey"):
+		noun = noun[:len(noun)-1] + "ies"
+	case strings.HasSuffix(noun, "s"), strings.HasSuffix(noun, "x"), strings.HasSuffix(noun, "ch"):
+		noun += "es"
+	default:
+		noun += "s"
+	}
+	return fmt.Sprintf("%d %s", n, noun)
 }
