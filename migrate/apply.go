@@ -365,10 +365,12 @@ func UndoApply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, er
 	}
 	defer lock.Unlock()
 	if path == "" {
-		return nil, errs.Errorf(errs.Refused, "undo", p.Base, "", "this plan was never applied to this store")
+		return nil, errs.Errorf(errs.Refused, "undo", p.Base, "nothing was changed, so there is nothing to undo; `cgscale apply PLAN` carries the plan out",
+			"this plan was never applied to this store")
 	}
 	if Finished(recs) && lastNote(recs) == noteUndone {
-		return nil, errs.Errorf(errs.Refused, "undo", path, "", "this apply was already undone")
+		return nil, errs.Errorf(errs.Refused, "undo", path, "the store is as it was before the apply; `cgscale scan` shows it",
+			"this apply was already undone")
 	}
 	// A relocation past its swap has no way back that keeps the data
 	// safe: the store's copy is deleted (or being deleted) and the volume

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -227,27 +228,63 @@ func writeDurable(op, path string, data []byte) error {
 // with the conversions they belong to. Every failure is BadInput and names
 // what is wrong.
 func ReadPlan(path string) (*Plan, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		kind := errs.Failed
-		if errors.Is(err, os.ErrNotExist) {
-			kind = errs.BadInput
+	const hint = "give the file that `cgscale plan --out` wrote"
+	fi, err := os.Stat(path)
+	if err == nil && !fi.Mode().IsRegular() {
+		what := "not a regular file"
+		if fi.IsDir() {
+			what = "a directory"
 		}
-		return nil, errs.New(kind, "read plan", path, err, "give the file that `cgscale plan --out` wrote")
+		return nil, errs.Errorf(errs.BadInput, "read plan", path, hint, "is %s, not a plan file", what)
+	}
+	var data []byte
+	if err == nil {
+		data, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return nil, errs.New(errs.BadInput, "read plan", path, causeOnly(err), hint)
 	}
 	return DecodePlan(path, data)
 }
 
+// causeOnly strips the operation and path from an *os.PathError, so a
+// message that names the path already does not repeat it.
+func causeOnly(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
 // DecodePlan is ReadPlan on bytes already read; path is for messages.
+// Every failure is BadInput (the file is not a usable plan).
 func DecodePlan(path string, data []byte) (*Plan, error) {
 	bad := func(hint, format string, args ...any) error {
 		return errs.Errorf(errs.BadInput, "read plan", path, hint, format, args...)
+	}
+	const hint = "give the file that `cgscale plan --out` wrote, or make a new plan"
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, bad(hint, "the file is empty")
+	}
+	if t := bytes.TrimSpace(data); t[0] != '{' {
+		return nil, bad(hint, "not a cgscale plan: a plan is a JSON object, this file starts with %q", string(t[:min(len(t), 12)]))
+	}
+	if err := json.Unmarshal(data, new(json.RawMessage)); err != nil {
+		var se *json.SyntaxError
+		switch {
+		case errors.As(err, &se) && strings.Contains(se.Error(), "unexpected end"):
+			return nil, bad(hint, "the JSON is truncated at byte %d (a write cut short, or a partial copy)", se.Offset)
+		case errors.As(err, &se):
+			return nil, bad(hint, "the JSON is corrupt at byte %d: %v", se.Offset, err)
+		}
+		return nil, bad(hint, "not JSON: %v", err)
 	}
 	var head struct {
 		Schema *string `json:"schema"`
 	}
 	if err := json.Unmarshal(data, &head); err != nil || head.Schema == nil {
-		return nil, bad("give the file that `cgscale plan --out` wrote", "not a cgscale plan (no JSON object with a \"schema\" field)")
+		return nil, bad(hint, "not a cgscale plan (a JSON value without a \"schema\" field)")
 	}
 	if *head.Schema != PlanSchema {
 		if strings.HasPrefix(*head.Schema, "cgscale.plan/") {
