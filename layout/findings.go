@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/cgscale/cgscale/internal/plural"
 )
 
 // The audit rules. IDs never change meaning; new rules get new IDs.
@@ -50,7 +52,7 @@ func audit(r *Report, overs []over) []Finding {
 			why = "lookups in it are measured to slow down on this volume"
 		}
 		add(RuleFlatTooLarge, "flat-directory-too-large", Warning, c.Path,
-			fmt.Sprintf("%d accounts in one directory (%s); %s", c.Entries, t.describe(), why),
+			fmt.Sprintf("%s in one directory (%s); %s", plural.N(c.Entries, "account", ""), t.describe(), why),
 			fmt.Sprintf("cgscale plan %s --domain %s --scheme prefix:%d", base, shellQuote(name), levels+1))
 		f[len(f)-1].Threshold = &t
 	}
@@ -59,11 +61,11 @@ func audit(r *Report, overs []over) []Finding {
 		switch o.rule {
 		case RuleTooManyDomain:
 			add(RuleTooManyDomain, "too-many-domains", Warning, c.Path,
-				fmt.Sprintf("%d domains in one directory (%s)", c.Entries, t.describe()),
+				fmt.Sprintf("%s in one directory (%s)", plural.N(c.Entries, "domain", ""), t.describe()),
 				fmt.Sprintf("cgscale plan %s --domains --scheme prefix:1", base))
 		case RuleOverMeasured:
 			add(RuleOverMeasured, "directory-over-measured-limit", Warning, c.Path,
-				fmt.Sprintf("%d entries in this %s directory (%s)", c.Entries, c.Kind, t.describe()),
+				fmt.Sprintf("%s in this %s directory (%s)", plural.N(c.Entries, "entry", "entries"), c.Kind, t.describe()),
 				overNext(c, base))
 		default:
 			continue
@@ -123,18 +125,18 @@ func audit(r *Report, overs []over) []Finding {
 			subject = r.Unreadable[0].Path
 		}
 		add(RuleUnreadable, "unreadable-directories", Critical, subject,
-			fmt.Sprintf("%d directories could not be read, so the counts are partial: %s", r.Totals.Unreadable, strings.Join(paths, "; ")),
+			fmt.Sprintf("%s could not be read, so the counts are partial: %s", plural.N(r.Totals.Unreadable, "directory", "directories"), strings.Join(paths, "; ")),
 			fmt.Sprintf("ls -ld %s   # then rerun as root or the server's user: cgscale scan %s", shellQuote(subject), base))
 	}
 	for _, d := range r.Domains {
 		if d.Misplaced > 0 {
 			add(RuleMisplaced, "misplaced-accounts", Warning, d.Path,
-				fmt.Sprintf("%d accounts of %s are not in the subdirectory the %s scheme gives, e.g. %s; the server will not find them there", d.Misplaced, d.Name, d.Scheme, strings.Join(d.MisplacedExamples, ", ")),
+				fmt.Sprintf("%s of %s %s not in the subdirectory the %s scheme gives, e.g. %s; the server will not find %s there", plural.N(d.Misplaced, "account", ""), d.Name, plural.Noun(d.Misplaced, "is", "are"), d.Scheme, strings.Join(d.MisplacedExamples, ", "), plural.Noun(d.Misplaced, "it", "them")),
 				fmt.Sprintf("cgscale plan %s --domain %s --scheme %s", base, shellQuote(d.Name), planScheme(d)))
 		}
 		if d.Storage == "mixed" {
 			add(RuleMixedStorage, "mixed-storage", Warning, d.Path,
-				fmt.Sprintf("%d accounts of %s sit directly in the domain directory while %d are in subdirectories; a conversion was left unfinished or accounts were created outside it", d.FlatAccounts, d.Name, d.Accounts-d.FlatAccounts-d.MntAccounts),
+				fmt.Sprintf("%s of %s %s directly in the domain directory while %d %s in subdirectories; a conversion was left unfinished or accounts were created outside it", plural.N(d.FlatAccounts, "account", ""), d.Name, plural.Noun(d.FlatAccounts, "sits", "sit"), d.Accounts-d.FlatAccounts-d.MntAccounts, plural.Noun(d.Accounts-d.FlatAccounts-d.MntAccounts, "is", "are")),
 				fmt.Sprintf("cgscale plan %s --domain %s --scheme %s", base, shellQuote(d.Name), planScheme(d)))
 		}
 	}
@@ -145,7 +147,7 @@ func audit(r *Report, overs []over) []Finding {
 				where = v.Path
 			}
 			add(RuleNoEntryTypes, "no-entry-types", Warning, where,
-				fmt.Sprintf("the %s filesystem at %s gives no entry types in directory listings (%d entries needed an lstat each); every listing of a large directory costs a stat per entry (XFS made with ftype=0, ext4 without filetype, some NFS and FUSE mounts)", orUnknown(v.Filesystem), where, v.Untyped),
+				fmt.Sprintf("the %s filesystem at %s gives no entry types in directory listings (%s needed an lstat each); every listing of a large directory costs a stat per entry (XFS made with ftype=0, ext4 without filetype, some NFS and FUSE mounts)", orUnknown(v.Filesystem), where, plural.N(v.Untyped, "entry", "entries")),
 				fmt.Sprintf("cgscale bench %s", shellQuote(where)))
 		}
 	}
@@ -156,7 +158,7 @@ func audit(r *Report, overs []over) []Finding {
 	}
 	if r.Totals.Vanished > 0 {
 		add(RuleVanished, "vanished-during-scan", Info, r.Base,
-			fmt.Sprintf("%d entries disappeared between being listed and being read; the store was changing during the scan", r.Totals.Vanished),
+			fmt.Sprintf("%s disappeared between being listed and being read; the store was changing during the scan", plural.N(r.Totals.Vanished, "entry", "entries")),
 			fmt.Sprintf("cgscale scan %s   # again, when the server is quiet", base))
 	}
 	rank := map[Severity]int{Critical: 0, Warning: 1, Info: 2}

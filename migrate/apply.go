@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cgscale/cgscale/errs"
+	"github.com/cgscale/cgscale/internal/plural"
 )
 
 // Journal record kinds and option keys used by apply. A job is one apply
@@ -125,7 +126,7 @@ func Apply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, error)
 	countOps(p, res)
 	if b := p.Blocking(); len(b) > 0 {
 		return nil, errs.Errorf(errs.Refused, "check plan", filepath.Join(p.Base, filepath.FromSlash(b[0].Path)),
-			"solve the problem, then make a new plan", "the plan has %d blocking problem(s); first: %s: %s", len(b), b[0].Code, b[0].Detail)
+			"solve the problem, then make a new plan", "the plan has %s; first: %s: %s", plural.N(len(b), "blocking problem", ""), b[0].Code, b[0].Detail)
 	}
 	if err := checkStore(p, opt); err != nil {
 		return nil, err
@@ -440,7 +441,7 @@ func UndoApply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, er
 	}
 	if len(kept) > 0 {
 		return res, errs.Errorf(errs.Partial, "undo", kept[0], "look at what was added there; remove the directory by hand when it is empty",
-			"%d subdirectories were not empty and were kept", len(kept))
+			"%s not empty and kept", plural.N(len(kept), "subdirectory was", "subdirectories were"))
 	}
 	return res, nil
 }
@@ -481,15 +482,17 @@ func writePointer(p *Plan, journal string) error {
 func (r *ApplyResult) String() string {
 	switch r.Mode {
 	case "undo":
-		s := fmt.Sprintf("undone: %d operations reversed (%d accounts back in place, %d subdirectories removed)", r.Operations, r.Accounts, r.Created-len(r.Kept))
+		s := fmt.Sprintf("undone: %s reversed (%s back in place, %s removed)", plural.N(r.Operations, "operation", ""),
+			plural.N(r.Accounts, "account", ""), plural.N(r.Created-len(r.Kept), "subdirectory", "subdirectories"))
 		if r.RolledBack > 0 {
-			s += fmt.Sprintf("; %d unfinished relocations rolled back", r.RolledBack)
+			s += fmt.Sprintf("; %s rolled back", plural.N(r.RolledBack, "unfinished relocation", ""))
 		}
 		return s
 	}
-	s := fmt.Sprintf("%s: %d accounts moved (%d entries renamed, %d subdirectories created)", r.Mode, r.Accounts, r.Renamed, r.Created)
+	s := fmt.Sprintf("%s: %s moved (%s renamed, %s created)", r.Mode, plural.N(r.Accounts, "account", ""),
+		plural.N(r.Renamed, "entry", "entries"), plural.N(r.Created, "subdirectory", "subdirectories"))
 	if r.Relocations > 0 {
-		s += fmt.Sprintf("; %d of %d directories relocated", r.Relocated, r.Relocations)
+		s += fmt.Sprintf("; %d of %s relocated", r.Relocated, plural.N(r.Relocations, "directory", "directories"))
 	}
 	return s
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cgscale/cgscale/errs"
+	"github.com/cgscale/cgscale/internal/plural"
 	"github.com/cgscale/cgscale/layout"
 	"github.com/cgscale/cgscale/migrate"
 )
@@ -125,13 +126,13 @@ Examples:
 				return err
 			}
 			if *out != "" {
-				fmt.Fprintf(e.stdout, "\nPlan written to %s (%d operations).\n", *out, len(p.Ops))
+				fmt.Fprintf(e.stdout, "\nPlan written to %s (%s).\n", *out, plural.N(len(p.Ops), "operation", ""))
 			} else if len(p.Ops) > 0 {
 				fmt.Fprintf(e.stdout, "\nNo plan file written: add --out FILE to keep it for apply.\n")
 			}
 		}
 		if b := p.Blocking(); len(b) > 0 {
-			return errs.Errorf(errs.Attention, c.name, base, "", "the plan has %d blocking problem(s); apply will refuse it", len(b))
+			return errs.Errorf(errs.Attention, c.name, base, "", "the plan has %s; apply will refuse it", plural.N(len(b), "blocking problem", ""))
 		}
 		return nil
 	}
