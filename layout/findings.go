@@ -25,6 +25,7 @@ const (
 	RuleOverMeasured  = "CGS012" // a directory holds more entries than measured to stay fast on its volume
 	RuleOffVolume     = "CGS013" // a link made by cgscale move lands on another filesystem than recorded
 	RuleJournal       = "CGS014" // the move journals could not be read
+	RuleNotServerBase = "CGS015" // the base has no Settings/: a relocation volume, not a server base
 )
 
 // audit applies the rules to a merged report.
@@ -155,6 +156,11 @@ func audit(r *Report, overs []over) []Finding {
 		add(RuleJournal, "journal-unreadable", Info, filepath.Join(r.Base, StateDir, JournalDir),
 			fmt.Sprintf("the journals of cgscale move could not be read (%s), so links it made were not checked against the volumes it recorded", r.JournalError),
 			fmt.Sprintf("cgscale scan %s   # as root or the server's user", base))
+	}
+	if !r.ServerBase {
+		add(RuleNotServerBase, "not-a-server-base", Info, r.Base,
+			fmt.Sprintf("%s holds no %s/ directory, which a server's base always has: it looks like a relocation volume or a copy of part of a store; it was read like a store, but plan and apply refuse it", r.Base, SettingsDir),
+			"cgscale scan "+shellQuote(DefaultBase)+"   # or the server's --Base: plan and apply work on the base, relocated domains through their links")
 	}
 	if r.Totals.Vanished > 0 {
 		add(RuleVanished, "vanished-during-scan", Info, r.Base,

@@ -1,6 +1,8 @@
 package layout
 
 import (
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 )
@@ -10,6 +12,7 @@ func (w *walker) report() *Report {
 	r := &Report{
 		Schema:            Schema,
 		Base:              w.base,
+		ServerBase:        isDir(filepath.Join(w.base, SettingsDir)),
 		Sizes:             w.opt.Sizes,
 		AccountsPerDomain: map[string]int64{},
 		DomainContainers:  []DirCount{},
@@ -178,4 +181,9 @@ func sortDirCounts(d []DirCount) {
 		}
 		return d[i].Path < d[j].Path
 	})
+}
+
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
 }

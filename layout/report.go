@@ -17,6 +17,10 @@ type Report struct {
 	Base     string `json:"base"`
 	Complete bool   `json:"complete"` // false when some directories could not be read
 	Sizes    bool   `json:"sizes"`    // bytes were counted (--sizes)
+	// ServerBase is true when the base holds Settings/, as a server's base
+	// always does. A relocation volume (Domains/ only) is read like a
+	// store, but plan and apply refuse it (finding CGS015).
+	ServerBase bool `json:"server_base"`
 
 	Totals Totals `json:"totals"`
 	// Domains: the Main Domain first, then the others by name.

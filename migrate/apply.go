@@ -93,6 +93,9 @@ func checkStore(p *Plan, opt ApplyOptions) error {
 	if err := unix.Stat(p.Base, &st); err != nil {
 		return errs.New(errs.BadInput, "check plan", p.Base, err, "the plan was made for a store that is not here")
 	}
+	if err := CheckServerBase("check plan", p.Base); err != nil {
+		return err
+	}
 	if uint64(st.Dev) != p.BaseDev || st.Ino != p.BaseIno {
 		return errs.Errorf(errs.Refused, "check plan", p.Base, "make a new plan for this store",
 			"the plan was made for another store at this path (device %d inode %d, planned device %d inode %d)", st.Dev, st.Ino, p.BaseDev, p.BaseIno)

@@ -20,7 +20,8 @@ import (
 	"github.com/cgscale/cgscale/layout"
 )
 
-// makeStore builds a small store by hand: one flat domain with n accounts,
+// makeStore builds a small store by hand (a server base: Settings/,
+// Domains/, Accounts/): one flat domain with n accounts,
 // every third a single-mailbox account with its siblings, and a second
 // domain that must not be touched.
 func makeStore(t *testing.T, root string, n int) string {
@@ -33,6 +34,7 @@ func makeStore(t *testing.T, root string, n int) string {
 		}
 	}
 	must(os.MkdirAll(filepath.Join(dom, "Settings"), 0o755))
+	must(os.MkdirAll(filepath.Join(base, "Settings"), 0o755))
 	must(os.MkdirAll(filepath.Join(base, "Domains", "other.test", "bob.macnt"), 0o755))
 	must(os.MkdirAll(filepath.Join(base, "Accounts", "postmaster.macnt"), 0o755))
 	old := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)

@@ -56,6 +56,9 @@ func BuildPlan(ctx context.Context, base string, req PlanRequest, now time.Time)
 		flat[a.DomainPath] = append(flat[a.DomainPath], a)
 		mu.Unlock()
 	}
+	if err := CheckServerBase("plan", base); err != nil {
+		return nil, nil, err
+	}
 	rep, err := layout.Walk(ctx, base, wo)
 	if err != nil && errs.KindOf(err) != errs.Partial {
 		return nil, rep, err

@@ -199,6 +199,9 @@ func printScan(w io.Writer, r *layout.Report, profile string, maxFlat int) {
 	if !r.Complete {
 		state = "PARTIAL: some directories could not be read"
 	}
+	if !r.ServerBase {
+		state += "; no " + layout.SettingsDir + "/: not a server base"
+	}
 	fmt.Fprintf(w, "Store %s (%s)\n", r.Base, state)
 	t := r.Totals
 	fmt.Fprintf(w, "Totals: %s, %s, %s, %s", plural.N(t.Domains, "domain", ""), plural.N(t.Accounts, "account", ""), plural.N(t.Directories, "directory", "directories"), plural.N(t.Entries, "entry", "entries"))
