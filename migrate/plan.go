@@ -155,6 +155,9 @@ func (p *Plan) Blocking() []Problem {
 }
 
 // Seal sets the schema and the checksum. Call it last, before writing.
+// It reads the encoded plan back and refuses one that does not decode to
+// the same checksum: whatever a plan holds, apply must see exactly what
+// plan wrote.
 func (p *Plan) Seal() error {
 	p.Schema = PlanSchema
 	sum, err := p.sum()
@@ -162,6 +165,17 @@ func (p *Plan) Seal() error {
 		return err
 	}
 	p.Checksum = sum
+	data, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	var back Plan
+	if err := json.Unmarshal(data, &back); err != nil {
+		return fmt.Errorf("the encoded plan does not decode: %v", err)
+	}
+	if again, err := back.sum(); err != nil || again != sum {
+		return fmt.Errorf("the encoded plan does not read back as written (checksum %s, read back %s)", short(sum), short(again))
+	}
 	return nil
 }
 
