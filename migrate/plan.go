@@ -71,6 +71,13 @@ type Conversion struct {
 	Ino     uint64 `json:"ino"`
 	MtimeNS int64  `json:"mtime_ns"` // of the container, restored by undo
 	AtimeNS int64  `json:"atime_ns"`
+	// LinkedTo is set when Dir is a relocation link (the domain was moved
+	// to another volume): the directory it led to when planned. The
+	// renames then happen in that directory, on its filesystem; Dev, Ino
+	// and the times are that directory's, and apply opens Dir through the
+	// link and refuses if it leads anywhere else. The lock and the server
+	// check stay on Base.
+	LinkedTo string `json:"linked_to,omitempty"`
 	// Existing lists subdirectories (relative to Base) that were already
 	// there and are used as they are.
 	Existing []string  `json:"existing_dirs,omitempty"`

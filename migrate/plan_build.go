@@ -47,6 +47,8 @@ type Container struct {
 	Ino     uint64
 	MtimeNS int64
 	AtimeNS int64
+	// LinkedTo: Dir is a link to this directory (see Conversion.LinkedTo).
+	LinkedTo string
 	// Members are the flat members, directly in Dir.
 	Members []Member
 	// Present holds every path already in the container that a target
@@ -62,7 +64,7 @@ type Container struct {
 func BuildConversion(c Container, s layout.Scheme) (Conversion, []Op, []Problem) {
 	conv := Conversion{
 		Dir: c.Dir, Domain: c.Domain, Entity: c.Entity, Scheme: s.String(),
-		Dev: c.Dev, Ino: c.Ino, MtimeNS: c.MtimeNS, AtimeNS: c.AtimeNS,
+		Dev: c.Dev, Ino: c.Ino, MtimeNS: c.MtimeNS, AtimeNS: c.AtimeNS, LinkedTo: c.LinkedTo,
 	}
 	members := append([]Member(nil), c.Members...)
 	sort.Slice(members, func(i, j int) bool { return members[i].Name < members[j].Name })

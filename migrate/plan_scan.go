@@ -119,6 +119,17 @@ func BuildPlan(ctx context.Context, base string, req PlanRequest, now time.Time)
 	for _, n := range names {
 		d := byName[n]
 		c, probs, err := accountContainer(p.Base, d, flat[d.Path], want[n])
+		if err != nil && !explicit {
+			// Planning every finding: a domain that cannot be planned is
+			// a problem of the plan, and the others are still planned.
+			rel, _ := relTo(p.Base, d.Path)
+			detail := "cannot be planned: " + err.Error()
+			if h := errs.HintOf(err); h != "" {
+				detail += " (" + h + ")"
+			}
+			p.Problems = append(p.Problems, Problem{Code: "not-planned", Path: rel, Detail: detail})
+			continue
+		}
 		if err != nil {
 			return nil, rep, err
 		}
@@ -150,18 +161,32 @@ func relTo(base, p string) (string, bool) {
 	return filepath.ToSlash(rel), true
 }
 
-// containerOf stats a container directory for its identity and times.
+// containerOf stats a container directory for its identity and times. A
+// container that is a relocation link (a domain moved to another volume)
+// is converted through the link: its identity is the directory the link
+// leads to, which LinkedTo names.
 func containerOf(base, rel, domain, entity string) (Container, error) {
 	dir := filepath.Join(base, filepath.FromSlash(rel))
 	var st unix.Stat_t
 	if err := unix.Lstat(dir, &st); err != nil {
 		return Container{}, errs.New(errs.Failed, "stat", dir, err, "")
 	}
+	linked := ""
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		if err := unix.Stat(dir, &st); err != nil {
+			return Container{}, errs.New(errs.Refused, "plan", dir, err, "the relocation link leads nowhere; mount the volume it points to (see `cgscale scan`)")
+		}
+		real, err := filepath.EvalSymlinks(dir)
+		if err != nil {
+			return Container{}, errs.New(errs.Failed, "resolve link", dir, err, "")
+		}
+		linked = real
+	}
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return Container{}, errs.Errorf(errs.Refused, "plan", dir, "convert the directory the link leads to, or move it back first", "is a symbolic link, not a directory")
+		return Container{}, errs.Errorf(errs.Refused, "plan", dir, "", "is not a directory")
 	}
 	return Container{Dir: rel, Domain: domain, Entity: entity, Dev: uint64(st.Dev), Ino: st.Ino,
-		MtimeNS: st.Mtim.Nano(), AtimeNS: st.Atim.Nano(), Present: map[string]bool{}}, nil
+		MtimeNS: st.Mtim.Nano(), AtimeNS: st.Atim.Nano(), LinkedTo: linked, Present: map[string]bool{}}, nil
 }
 
 // lstatEntry reads the identity of name in dir; ok is false when it is gone.

@@ -23,6 +23,9 @@ func WriteSummary(w io.Writer, p *Plan) error {
 		files += c.Files
 		dirs += c.NewDirs
 		fmt.Fprintf(&b, "\n%s: %s into subdirectories, scheme %s\n", c.Dir, plural.N(c.Entries, entityNoun(c.Entity), ""), c.Scheme)
+		if c.LinkedTo != "" {
+			fmt.Fprintf(&b, "  relocated domain:      renames happen in %s, where the link leads\n", c.LinkedTo)
+		}
 		fmt.Fprintf(&b, "  entries renamed:       %d (same volume: renames, no copying)\n", c.Files)
 		fmt.Fprintf(&b, "  directories created:   %d", c.NewDirs)
 		if len(c.Existing) > 0 {

@@ -91,6 +91,17 @@ func TestFindingsNextCommandsArePlans(t *testing.T) {
 		mk(fmt.Sprintf("Domains/sub.test/q.sub/quser%02d.macnt", i))   // a crowded subdirectory
 		mk(fmt.Sprintf("Domains/mixed.test/m.sub/muser%02d.macnt", i)) // subdirectories ...
 	}
+	// A flat domain relocated to another directory, a link in its place.
+	vol := filepath.Join(t.TempDir(), "vol")
+	for i := 0; i < 25; i++ {
+		p := filepath.Join(vol, "Domains", "reloc.test", fmt.Sprintf("ruser%02d.macnt", i))
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(filepath.Join(vol, "Domains", "reloc.test"), filepath.Join(base, "Domains", "reloc.test")); err != nil {
+		t.Fatal(err)
+	}
 	mk("Domains/mixed.test/flatone.macnt")        // ... and one account beside them
 	mk("Domains/sub.test/z.sub/amisplaced.macnt") // in the wrong subdirectory
 
@@ -118,11 +129,26 @@ func TestFindingsNextCommandsArePlans(t *testing.T) {
 		}
 		t.Logf("%s: %s: exit %d", f.ID, f.Next, code)
 		ran[f.ID]++
+		if strings.HasSuffix(f.Subject, "/reloc.test") {
+			ran["relocated"]++
+		}
 	}
 	for _, id := range []string{layout.RuleFlatTooLarge, layout.RuleTooManyDomain, layout.RuleMisplaced, layout.RuleMixedStorage} {
 		if ran[id] == 0 {
 			t.Errorf("no finding %s with a plan as next step; findings: %+v", id, rep.Findings)
 		}
+	}
+	if ran["relocated"] == 0 {
+		t.Errorf("no plan was suggested for the relocated flat domain; findings: %+v", rep.Findings)
+	}
+	// With no domain named, plan covers every finding: a domain that
+	// cannot be planned is a problem of the plan, never the end of it.
+	code, out, stderr = runCmd("plan", "--max-flat-accounts", "20", base)
+	if code != 0 && code != 3 {
+		t.Fatalf("plan of every finding exits %d:\n%s", code, stderr)
+	}
+	if !strings.Contains(out, "Domains/reloc.test: 25 accounts into subdirectories") {
+		t.Errorf("plan of every finding left out the relocated domain:\n%s", out)
 	}
 	if ran[layout.RuleFlatTooLarge] < 5 {
 		t.Errorf("%d CGS001 plans run, want the three generated flat domains, the Main Domain, the quoted domain and the crowded subdirectory", ran[layout.RuleFlatTooLarge])

@@ -52,6 +52,8 @@ Examples:
 		out := fs.String("out", "", "write the plan file here (\"-\" for stdout)")
 		asJSON := fs.Bool("json", false, "print the plan as JSON (schema "+migrate.PlanSchema+") instead of the summary")
 		jobs := fs.Int("jobs", 0, "directories read at once during the scan (0: automatic)")
+		maxFlat := fs.Int("max-flat-accounts", layout.DefaultMaxFlatAccounts, "without --domain: the scan threshold for a crowded account directory (as in scan)")
+		maxDomains := fs.Int("max-domains", layout.DefaultMaxDomains, "without --domain: the scan threshold for a crowded domain directory (as in scan)")
 		progress := progressFlag(fs)
 		if err := e.parse(c, fs, args); err != nil {
 			return err
@@ -96,7 +98,10 @@ Examples:
 			}
 		}
 		var stats layout.WalkStats
-		req.Walk = layout.WalkOptions{Jobs: *jobs, Stats: &stats}
+		if *maxFlat < 1 || *maxDomains < 1 {
+			return errs.Errorf(errs.Usage, c.name, "", "give a number of 1 or more", "--max-flat-accounts and --max-domains must be 1 or more")
+		}
+		req.Walk = layout.WalkOptions{Jobs: *jobs, Stats: &stats, MaxFlatAccounts: *maxFlat, MaxDomains: *maxDomains}
 		stop, err := e.startProgress(*progress, "scanning", func() (int64, int64) { return stats.Entries.Load(), 0 })
 		if err != nil {
 			return err
