@@ -26,6 +26,8 @@ const (
 	RuleOffVolume     = "CGS013" // a link made by cgscale move lands on another filesystem than recorded
 	RuleJournal       = "CGS014" // the move journals could not be read
 	RuleNotServerBase = "CGS015" // the base has no Settings/: a relocation volume, not a server base
+	RuleUnfinishedJob = "CGS016" // a run of apply or move was left unfinished
+	RuleLeftover      = "CGS017" // a temporary directory of a move is still in the store
 )
 
 // audit applies the rules to a merged report.
@@ -157,6 +159,24 @@ func audit(r *Report, overs []over) []Finding {
 			fmt.Sprintf("the journals of cgscale move could not be read (%s), so links it made were not checked against the volumes it recorded", r.JournalError),
 			fmt.Sprintf("cgscale scan %s   # as root or the server's user", base))
 	}
+	for _, j := range r.Unfinished {
+		what := "a run of cgscale " + j.Command
+		if j.Plan != "" {
+			what += " (plan copy " + j.Plan + ")"
+		}
+		add(RuleUnfinishedJob, "unfinished-job", Critical, j.Journal,
+			fmt.Sprintf("%s begun %s was not finished (killed or failed): %s may be half changed, and apply and move refuse to start until it is finished", what, j.Started.Format("2006-01-02 15:04 MST"), orUnknown(strings.Join(j.Paths, ", "))),
+			j.Resume)
+	}
+	for _, l := range r.Leftovers {
+		evidence := "a temporary directory of cgscale move: the old tree of a move killed between its swap and its clean-up, or a copy stopped before the swap"
+		if l.Unfinished {
+			evidence += "; its job (" + l.Journal + ") is unfinished, and resuming it removes the directory"
+		} else {
+			evidence += "; no unfinished job refers to it"
+		}
+		add(RuleLeftover, "leftover-temporary-directory", Warning, l.Path, evidence, l.Next)
+	}
 	if !r.ServerBase {
 		add(RuleNotServerBase, "not-a-server-base", Info, r.Base,
 			fmt.Sprintf("%s holds no %s/ directory, which a server's base always has: it looks like a relocation volume or a copy of part of a store; it was read like a store, but plan and apply refuse it", r.Base, SettingsDir),
@@ -166,6 +186,9 @@ func audit(r *Report, overs []over) []Finding {
 		add(RuleVanished, "vanished-during-scan", Info, r.Base,
 			fmt.Sprintf("%s disappeared between being listed and being read; the store was changing during the scan", plural.N(r.Totals.Vanished, "entry", "entries")),
 			fmt.Sprintf("cgscale scan %s   # again, when the server is quiet", base))
+	}
+	if len(r.Unfinished) > 0 {
+		deferPlans(r, f)
 	}
 	rank := map[Severity]int{Critical: 0, Warning: 1, Info: 2}
 	sort.SliceStable(f, func(i, j int) bool {
@@ -230,4 +253,43 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// deferPlans rewrites the plan suggestions while a job is unfinished:
+// apply refuses to start until it is finished, and a new plan for what
+// the job changes would be made from a half-changed store. For what the
+// job touches, the next step is to finish it; elsewhere, to finish it
+// first and then plan.
+func deferPlans(r *Report, f []Finding) {
+	resume := r.Unfinished[0].Resume
+	if i := strings.Index(resume, "   #"); i >= 0 {
+		resume = resume[:i]
+	}
+	for i := range f {
+		if !strings.HasPrefix(f[i].Next, "cgscale plan ") {
+			continue
+		}
+		where := f[i].Subject
+		if d := owningDomain(r, where); d != nil {
+			where = d.Path
+		}
+		if job := touching(r.Unfinished, where); job != nil {
+			f[i].Next = job.Resume
+			continue
+		}
+		f[i].Next = resume + "   # first (apply refuses to start while a run is unfinished), then: " + f[i].Next
+	}
+}
+
+// touching returns the first job that changes path, something in it, or
+// a directory holding it.
+func touching(jobs []UnfinishedJob, path string) *UnfinishedJob {
+	for i := range jobs {
+		for _, p := range jobs[i].Paths {
+			if p == path || strings.HasPrefix(p, path+"/") || strings.HasPrefix(path, p+"/") {
+				return &jobs[i]
+			}
+		}
+	}
+	return nil
 }

@@ -138,6 +138,12 @@ func (w *walker) report() *Report {
 	for i := range w.recorded {
 		recorded[linkKey(w.recorded[i].Src)] = &w.recorded[i]
 	}
+	jobs, left, jerr := ReadJobs(w.base)
+	r.Unfinished = append([]UnfinishedJob{}, jobs...)
+	r.Leftovers = append([]Leftover{}, left...)
+	if w.journalErr == nil {
+		w.journalErr = jerr
+	}
 	if w.journalErr != nil {
 		r.JournalError = w.journalErr.Error()
 	}

@@ -40,6 +40,11 @@ type Report struct {
 	// WalkOptions.MaxErrors of them; Totals.Unreadable has the count).
 	Unreadable []PathError `json:"unreadable"`
 	Findings   []Finding   `json:"findings"`
+	// Unfinished lists the runs of apply and move left unfinished (CGS016)
+	// and Leftovers the temporary directories of moves still in the store
+	// (CGS017).
+	Unfinished []UnfinishedJob `json:"unfinished_jobs"`
+	Leftovers  []Leftover      `json:"leftovers"`
 	// JournalError says why the move journals (BASE/.cgscale/journal)
 	// could not be read; relocations were then not checked against them.
 	JournalError string `json:"journal_error,omitempty"`

@@ -199,6 +199,9 @@ func printScan(w io.Writer, r *layout.Report, profile string, maxFlat int) {
 	if !r.Complete {
 		state = "PARTIAL: some directories could not be read"
 	}
+	if len(r.Unfinished) > 0 {
+		state += "; " + plural.N(len(r.Unfinished), "unfinished cgscale run", "") + ", see " + layout.RuleUnfinishedJob
+	}
 	if !r.ServerBase {
 		state += "; no " + layout.SettingsDir + "/: not a server base"
 	}
