@@ -33,6 +33,7 @@ const (
 // audit applies the rules to a merged report.
 func audit(r *Report, overs []over) []Finding {
 	base := shellQuote(r.Base)
+	suggestSchemes(r, overs)
 	f := []Finding{}
 	add := func(id, name string, sev Severity, subject, evidence, next string) {
 		f = append(f, Finding{ID: id, Name: name, Severity: sev, Subject: subject, Evidence: evidence, Next: next})
@@ -43,12 +44,9 @@ func audit(r *Report, overs []over) []Finding {
 			continue
 		}
 		d := owningDomain(r, c.Path)
-		name, levels := "", 0
+		name, scheme := "", DefaultScheme.String()
 		if d != nil {
-			name = d.Name
-			if rel, err := filepath.Rel(d.Path, c.Path); err == nil && rel != "." {
-				levels = strings.Count(rel, "/") + 1
-			}
+			name, scheme = d.Name, d.Suggested
 		}
 		why := "lookups and listings in it slow down on many filesystems"
 		if t.Source == SourceProfile {
@@ -56,7 +54,7 @@ func audit(r *Report, overs []over) []Finding {
 		}
 		add(RuleFlatTooLarge, "flat-directory-too-large", Warning, c.Path,
 			fmt.Sprintf("%s in one directory (%s); %s", plural.N(c.Entries, "account", ""), t.describe(), why),
-			fmt.Sprintf("cgscale plan %s --domain %s --scheme prefix:%d", base, shellQuote(name), levels+1))
+			fmt.Sprintf("cgscale plan %s --domain %s --scheme %s", base, shellQuote(name), scheme))
 		f[len(f)-1].Threshold = &t
 	}
 	for _, o := range overs {
@@ -135,12 +133,12 @@ func audit(r *Report, overs []over) []Finding {
 		if d.Misplaced > 0 {
 			add(RuleMisplaced, "misplaced-accounts", Warning, d.Path,
 				fmt.Sprintf("%s of %s %s not in the subdirectory the %s scheme gives, e.g. %s; the server will not find %s there", plural.N(d.Misplaced, "account", ""), d.Name, plural.Noun(d.Misplaced, "is", "are"), d.Scheme, strings.Join(d.MisplacedExamples, ", "), plural.Noun(d.Misplaced, "it", "them")),
-				fmt.Sprintf("cgscale plan %s --domain %s --scheme %s", base, shellQuote(d.Name), planScheme(d)))
+				fmt.Sprintf("cgscale plan %s --domain %s --scheme %s", base, shellQuote(d.Name), d.Suggested))
 		}
 		if d.Storage == "mixed" {
 			add(RuleMixedStorage, "mixed-storage", Warning, d.Path,
 				fmt.Sprintf("%s of %s %s directly in the domain directory while %d %s in subdirectories; a conversion was left unfinished or accounts were created outside it", plural.N(d.FlatAccounts, "account", ""), d.Name, plural.Noun(d.FlatAccounts, "sits", "sit"), d.Accounts-d.FlatAccounts-d.MntAccounts, plural.Noun(d.Accounts-d.FlatAccounts-d.MntAccounts, "is", "are")),
-				fmt.Sprintf("cgscale plan %s --domain %s --scheme %s", base, shellQuote(d.Name), planScheme(d)))
+				fmt.Sprintf("cgscale plan %s --domain %s --scheme %s", base, shellQuote(d.Name), d.Suggested))
 		}
 	}
 	for _, v := range r.Volumes {
@@ -292,4 +290,41 @@ func touching(jobs []UnfinishedJob, path string) *UnfinishedJob {
 		}
 	}
 	return nil
+}
+
+// suggestSchemes sets every domain's Suggested scheme, so that all the
+// findings about one domain propose the same plan: the scheme the domain
+// uses (prefix:1 when flat or unknown); when a subdirectory at depth L is
+// past its threshold, prefix:L+1 instead (a level more), or for a hash
+// scheme enough buckets to bring the crowded one to half its threshold.
+func suggestSchemes(r *Report, overs []over) {
+	for i := range r.Domains {
+		r.Domains[i].Suggested = planScheme(r.Domains[i])
+	}
+	for _, o := range overs {
+		if o.rule != RuleFlatTooLarge {
+			continue
+		}
+		d := owningDomain(r, o.dir.Path)
+		if d == nil {
+			continue
+		}
+		rel, err := filepath.Rel(d.Path, o.dir.Path)
+		if err != nil || rel == "." {
+			continue // the domain directory itself: its scheme takes the flat accounts
+		}
+		depth := strings.Count(rel, "/") + 1
+		s, err := ParseScheme(d.Suggested)
+		if err != nil {
+			continue
+		}
+		switch s.Kind {
+		case "prefix":
+			s.N = min(max(s.N, depth+1), MaxPrefixLevels)
+		case "hash":
+			half := max(o.thr.Entries/2, 1)
+			s.N = min(max(s.N, s.N*int((o.dir.Entries+int64(half)-1)/int64(half))), MaxHashBuckets)
+		}
+		d.Suggested = s.String()
+	}
 }

@@ -81,7 +81,12 @@ type DomainReport struct {
 	Levels []int `json:"levels"`
 	// Scheme is the subdirectory naming inferred from the *.sub names:
 	// "prefix", "hash:N", "prefix or hash:N", "custom", or "" when flat.
-	Scheme            string   `json:"scheme"`
+	Scheme string `json:"scheme"`
+	// Suggested is the one scheme every finding about this domain
+	// proposes (and `cgscale plan` without --domain uses): the scheme it
+	// uses, one level deeper (or more hash buckets) when one of its
+	// subdirectories is crowded; prefix:1 for a flat domain.
+	Suggested         string   `json:"suggested_scheme,omitempty"`
 	Misplaced         int64    `json:"misplaced"` // accounts not where Scheme puts them
 	MisplacedExamples []string `json:"misplaced_examples,omitempty"`
 	Directories       int64    `json:"directories"`

@@ -65,12 +65,15 @@ type Conversion struct {
 	Entity  string `json:"entity"`           // "accounts" or "domains"
 	Scheme  string `json:"scheme"`
 	Entries int    `json:"entries"` // accounts (or domains) that move
-	Files   int    `json:"files"`   // directory entries that move (an account may have siblings)
-	NewDirs int    `json:"new_dirs"`
-	Dev     uint64 `json:"dev"`
-	Ino     uint64 `json:"ino"`
-	MtimeNS int64  `json:"mtime_ns"` // of the container, restored by undo
-	AtimeNS int64  `json:"atime_ns"`
+	// FromSubdirs of them are in a subdirectory already, not the one the
+	// scheme gives (misplaced, or the scheme changes).
+	FromSubdirs int    `json:"from_subdirs,omitempty"`
+	Files       int    `json:"files"` // directory entries that move (an account may have siblings)
+	NewDirs     int    `json:"new_dirs"`
+	Dev         uint64 `json:"dev"`
+	Ino         uint64 `json:"ino"`
+	MtimeNS     int64  `json:"mtime_ns"` // of the container, restored by undo
+	AtimeNS     int64  `json:"atime_ns"`
 	// LinkedTo is set when Dir is a relocation link (the domain was moved
 	// to another volume): the directory it led to when planned. The
 	// renames then happen in that directory, on its filesystem; Dev, Ino
@@ -402,7 +405,7 @@ func (p *Plan) Validate() error {
 		}
 		if op.Op == OpMkdir {
 			parent := path.Dir(op.Target)
-			if parent != op.Dir && !made[parent] {
+			if parent != op.Dir && !made[parent] && !slices.Contains(convs[op.Dir].Existing, parent) {
 				return fmt.Errorf("%s: created before its parent %s", where, parent)
 			}
 			if !strings.HasSuffix(op.Target, layout.SubSuffix) {
@@ -414,8 +417,8 @@ func (p *Plan) Validate() error {
 		if err := relPath(op.Source); err != nil {
 			return fmt.Errorf("%s: %v", where, err)
 		}
-		if path.Dir(op.Source) != op.Dir {
-			return fmt.Errorf("%s: source %s is not directly in %s", where, op.Source, op.Dir)
+		if !inSubdirs(op.Dir, op.Source) {
+			return fmt.Errorf("%s: source %s is neither directly in %s nor in a subdirectory of it", where, op.Source, op.Dir)
 		}
 		if sources[op.Source] {
 			return fmt.Errorf("%s: source %s is moved twice", where, op.Source)
@@ -454,4 +457,20 @@ func relPath(p string) error {
 		return fmt.Errorf("path %q is not clean or leaves the base", p)
 	}
 	return nil
+}
+
+// inSubdirs reports whether src is directly in dir or in its *.sub
+// subdirectories (where a misplaced account, or one of a scheme being
+// changed, sits).
+func inSubdirs(dir, src string) bool {
+	if !strings.HasPrefix(src, dir+"/") {
+		return false
+	}
+	parts := strings.Split(strings.TrimPrefix(src, dir+"/"), "/")
+	for _, p := range parts[:len(parts)-1] {
+		if !strings.HasSuffix(p, layout.SubSuffix) {
+			return false
+		}
+	}
+	return true
 }

@@ -23,6 +23,9 @@ func WriteSummary(w io.Writer, p *Plan) error {
 		files += c.Files
 		dirs += c.NewDirs
 		fmt.Fprintf(&b, "\n%s: %s into subdirectories, scheme %s\n", c.Dir, plural.N(c.Entries, entityNoun(c.Entity), ""), c.Scheme)
+		if c.FromSubdirs > 0 {
+			fmt.Fprintf(&b, "  from subdirectories:   %d (in another subdirectory than the scheme gives; the rest are flat)\n", c.FromSubdirs)
+		}
 		if c.LinkedTo != "" {
 			fmt.Fprintf(&b, "  relocated domain:      renames happen in %s, where the link leads\n", c.LinkedTo)
 		}
