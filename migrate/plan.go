@@ -33,6 +33,12 @@ const (
 // Plan is the reviewable description of a change to a store. It is pure
 // data: building one reads the store, applying one is the executor's job.
 // Paths in operations are relative to Base, with '/' separators.
+//
+// In the plan file every string keeps its exact bytes: a valid UTF-8
+// string is a JSON string, any other (a file name in Latin-1, say) is the
+// object {"b64": "<standard base64 of its bytes>"} (see plan_raw.go). The
+// checksum is computed over that encoding, so what apply reads back is
+// what plan wrote, byte for byte.
 type Plan struct {
 	Schema  string    `json:"schema"`
 	Base    string    `json:"base"`

@@ -24,8 +24,16 @@ converting a domain's accounts (or Domains/ itself) into subdirectories
 would take, with the identity (device, inode, modification time) of each
 entry, so that apply can refuse a store that changed since. Without
 --domain, --domains-scheme or --relocate, the plan covers each scan finding
-that has a remedy (a flat domain past the threshold, accounts left flat
-beside subdirectories, too many domains in Domains/).
+that has a remedy (a flat domain or a subdirectory past the threshold,
+misplaced accounts, accounts left flat beside subdirectories, too many
+domains in Domains/), with the scheme scan suggests for the domain; a
+domain that cannot be planned is listed as a problem. A conversion moves
+every account not where the scheme puts it: flat, misplaced, or in a
+subdirectory a deeper scheme splits. A relocated domain is converted
+through its link, in the directory it leads to.
+
+BASE must be the server's base (it holds Settings/); a relocation volume
+is refused.
 
 The summary lists, per domain, the entries renamed and the directories
 created, the free space and inodes of each target, collisions, and what to

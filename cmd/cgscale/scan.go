@@ -41,8 +41,11 @@ links back into the store (CGS010); entries vanished during the scan
 volume was measured to take (CGS012); a link made by cgscale move that now
 lands on another filesystem than the move recorded in its journal, as when
 the volume is not mounted after a reboot (CGS013); move journals that
-cannot be read (CGS014). The Main Domain (BASE/Accounts) is reported as
-"(main)".
+cannot be read (CGS014); a base without Settings/, such as a relocation
+volume (CGS015, info); an apply or move left unfinished (CGS016, critical:
+finish it first, no new plan is suggested for what it changes); a
+leftover .cgscale-* temporary directory of a move (CGS017). The Main
+Domain (BASE/Accounts) is reported as "(main)".
 
 --profile FILE reads what ` + "`cgscale bench --json`" + ` measured (one result, or a
 JSON array of several: jq -s . a.json b.json > FILE). On a volume the file
