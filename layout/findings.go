@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/cgscale/cgscale/internal/plural"
 )
 
 // The audit rules. IDs never change meaning; new rules get new IDs.
@@ -23,11 +25,15 @@ const (
 	RuleOverMeasured  = "CGS012" // a directory holds more entries than measured to stay fast on its volume
 	RuleOffVolume     = "CGS013" // a link made by cgscale move lands on another filesystem than recorded
 	RuleJournal       = "CGS014" // the move journals could not be read
+	RuleNotServerBase = "CGS015" // the base has no Settings/: a relocation volume, not a server base
+	RuleUnfinishedJob = "CGS016" // a run of apply or move was left unfinished
+	RuleLeftover      = "CGS017" // a temporary directory of a move is still in the store
 )
 
 // audit applies the rules to a merged report.
 func audit(r *Report, overs []over) []Finding {
 	base := shellQuote(r.Base)
+	suggestSchemes(r, overs)
 	f := []Finding{}
 	add := func(id, name string, sev Severity, subject, evidence, next string) {
 		f = append(f, Finding{ID: id, Name: name, Severity: sev, Subject: subject, Evidence: evidence, Next: next})
@@ -38,20 +44,17 @@ func audit(r *Report, overs []over) []Finding {
 			continue
 		}
 		d := owningDomain(r, c.Path)
-		name, levels := "", 0
+		name, scheme := "", DefaultScheme.String()
 		if d != nil {
-			name = d.Name
-			if rel, err := filepath.Rel(d.Path, c.Path); err == nil && rel != "." {
-				levels = strings.Count(rel, "/") + 1
-			}
+			name, scheme = d.Name, d.Suggested
 		}
 		why := "lookups and listings in it slow down on many filesystems"
 		if t.Source == SourceProfile {
 			why = "lookups in it are measured to slow down on this volume"
 		}
 		add(RuleFlatTooLarge, "flat-directory-too-large", Warning, c.Path,
-			fmt.Sprintf("%d accounts in one directory (%s); %s", c.Entries, t.describe(), why),
-			fmt.Sprintf("cgscale plan %s --domain %s --scheme prefix:%d", base, shellQuote(name), levels+1))
+			fmt.Sprintf("%s in one directory (%s); %s", plural.N(c.Entries, "account", ""), t.describe(), why),
+			fmt.Sprintf("cgscale plan %s --domain %s --scheme %s", base, shellQuote(name), scheme))
 		f[len(f)-1].Threshold = &t
 	}
 	for _, o := range overs {
@@ -59,11 +62,11 @@ func audit(r *Report, overs []over) []Finding {
 		switch o.rule {
 		case RuleTooManyDomain:
 			add(RuleTooManyDomain, "too-many-domains", Warning, c.Path,
-				fmt.Sprintf("%d domains in one directory (%s)", c.Entries, t.describe()),
+				fmt.Sprintf("%s in one directory (%s)", plural.N(c.Entries, "domain", ""), t.describe()),
 				fmt.Sprintf("cgscale plan %s --domains --scheme prefix:1", base))
 		case RuleOverMeasured:
 			add(RuleOverMeasured, "directory-over-measured-limit", Warning, c.Path,
-				fmt.Sprintf("%d entries in this %s directory (%s)", c.Entries, c.Kind, t.describe()),
+				fmt.Sprintf("%s in this %s directory (%s)", plural.N(c.Entries, "entry", "entries"), c.Kind, t.describe()),
 				overNext(c, base))
 		default:
 			continue
@@ -123,19 +126,19 @@ func audit(r *Report, overs []over) []Finding {
 			subject = r.Unreadable[0].Path
 		}
 		add(RuleUnreadable, "unreadable-directories", Critical, subject,
-			fmt.Sprintf("%d directories could not be read, so the counts are partial: %s", r.Totals.Unreadable, strings.Join(paths, "; ")),
+			fmt.Sprintf("%s could not be read, so the counts are partial: %s", plural.N(r.Totals.Unreadable, "directory", "directories"), strings.Join(paths, "; ")),
 			fmt.Sprintf("ls -ld %s   # then rerun as root or the server's user: cgscale scan %s", shellQuote(subject), base))
 	}
 	for _, d := range r.Domains {
 		if d.Misplaced > 0 {
 			add(RuleMisplaced, "misplaced-accounts", Warning, d.Path,
-				fmt.Sprintf("%d accounts of %s are not in the subdirectory the %s scheme gives, e.g. %s; the server will not find them there", d.Misplaced, d.Name, d.Scheme, strings.Join(d.MisplacedExamples, ", ")),
-				fmt.Sprintf("cgscale plan %s --domain %s --scheme %s", base, shellQuote(d.Name), planScheme(d)))
+				fmt.Sprintf("%s of %s %s not in the subdirectory the %s scheme gives, e.g. %s; the server will not find %s there", plural.N(d.Misplaced, "account", ""), d.Name, plural.Noun(d.Misplaced, "is", "are"), d.Scheme, strings.Join(d.MisplacedExamples, ", "), plural.Noun(d.Misplaced, "it", "them")),
+				fmt.Sprintf("cgscale plan %s --domain %s --scheme %s", base, shellQuote(d.Name), d.Suggested))
 		}
 		if d.Storage == "mixed" {
 			add(RuleMixedStorage, "mixed-storage", Warning, d.Path,
-				fmt.Sprintf("%d accounts of %s sit directly in the domain directory while %d are in subdirectories; a conversion was left unfinished or accounts were created outside it", d.FlatAccounts, d.Name, d.Accounts-d.FlatAccounts-d.MntAccounts),
-				fmt.Sprintf("cgscale plan %s --domain %s --scheme %s", base, shellQuote(d.Name), planScheme(d)))
+				fmt.Sprintf("%s of %s %s directly in the domain directory while %d %s in subdirectories; a conversion was left unfinished or accounts were created outside it", plural.N(d.FlatAccounts, "account", ""), d.Name, plural.Noun(d.FlatAccounts, "sits", "sit"), d.Accounts-d.FlatAccounts-d.MntAccounts, plural.Noun(d.Accounts-d.FlatAccounts-d.MntAccounts, "is", "are")),
+				fmt.Sprintf("cgscale plan %s --domain %s --scheme %s", base, shellQuote(d.Name), d.Suggested))
 		}
 	}
 	for _, v := range r.Volumes {
@@ -145,7 +148,7 @@ func audit(r *Report, overs []over) []Finding {
 				where = v.Path
 			}
 			add(RuleNoEntryTypes, "no-entry-types", Warning, where,
-				fmt.Sprintf("the %s filesystem at %s gives no entry types in directory listings (%d entries needed an lstat each); every listing of a large directory costs a stat per entry (XFS made with ftype=0, ext4 without filetype, some NFS and FUSE mounts)", orUnknown(v.Filesystem), where, v.Untyped),
+				fmt.Sprintf("the %s filesystem at %s gives no entry types in directory listings (%s needed an lstat each); every listing of a large directory costs a stat per entry (XFS made with ftype=0, ext4 without filetype, some NFS and FUSE mounts)", orUnknown(v.Filesystem), where, plural.N(v.Untyped, "entry", "entries")),
 				fmt.Sprintf("cgscale bench %s", shellQuote(where)))
 		}
 	}
@@ -154,10 +157,36 @@ func audit(r *Report, overs []over) []Finding {
 			fmt.Sprintf("the journals of cgscale move could not be read (%s), so links it made were not checked against the volumes it recorded", r.JournalError),
 			fmt.Sprintf("cgscale scan %s   # as root or the server's user", base))
 	}
+	for _, j := range r.Unfinished {
+		what := "a run of cgscale " + j.Command
+		if j.Plan != "" {
+			what += " (plan copy " + j.Plan + ")"
+		}
+		add(RuleUnfinishedJob, "unfinished-job", Critical, j.Journal,
+			fmt.Sprintf("%s begun %s was not finished (killed or failed): %s may be half changed, and apply and move refuse to start until it is finished", what, j.Started.Format("2006-01-02 15:04 MST"), orUnknown(strings.Join(j.Paths, ", "))),
+			j.Resume)
+	}
+	for _, l := range r.Leftovers {
+		evidence := "a temporary directory of cgscale move: the old tree of a move killed between its swap and its clean-up, or a copy stopped before the swap"
+		if l.Unfinished {
+			evidence += "; its job (" + l.Journal + ") is unfinished, and resuming it removes the directory"
+		} else {
+			evidence += "; no unfinished job refers to it"
+		}
+		add(RuleLeftover, "leftover-temporary-directory", Warning, l.Path, evidence, l.Next)
+	}
+	if !r.ServerBase {
+		add(RuleNotServerBase, "not-a-server-base", Info, r.Base,
+			fmt.Sprintf("%s holds no %s/ directory, which a server's base always has: it looks like a relocation volume or a copy of part of a store; it was read like a store, but plan and apply refuse it", r.Base, SettingsDir),
+			"cgscale scan "+shellQuote(DefaultBase)+"   # or the server's --Base: plan and apply work on the base, relocated domains through their links")
+	}
 	if r.Totals.Vanished > 0 {
 		add(RuleVanished, "vanished-during-scan", Info, r.Base,
-			fmt.Sprintf("%d entries disappeared between being listed and being read; the store was changing during the scan", r.Totals.Vanished),
+			fmt.Sprintf("%s disappeared between being listed and being read; the store was changing during the scan", plural.N(r.Totals.Vanished, "entry", "entries")),
 			fmt.Sprintf("cgscale scan %s   # again, when the server is quiet", base))
+	}
+	if len(r.Unfinished) > 0 {
+		deferPlans(r, f)
 	}
 	rank := map[Severity]int{Critical: 0, Warning: 1, Info: 2}
 	sort.SliceStable(f, func(i, j int) bool {
@@ -222,4 +251,80 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// deferPlans rewrites the plan suggestions while a job is unfinished:
+// apply refuses to start until it is finished, and a new plan for what
+// the job changes would be made from a half-changed store. For what the
+// job touches, the next step is to finish it; elsewhere, to finish it
+// first and then plan.
+func deferPlans(r *Report, f []Finding) {
+	resume := r.Unfinished[0].Resume
+	if i := strings.Index(resume, "   #"); i >= 0 {
+		resume = resume[:i]
+	}
+	for i := range f {
+		if !strings.HasPrefix(f[i].Next, "cgscale plan ") {
+			continue
+		}
+		where := f[i].Subject
+		if d := owningDomain(r, where); d != nil {
+			where = d.Path
+		}
+		if job := touching(r.Unfinished, where); job != nil {
+			f[i].Next = job.Resume
+			continue
+		}
+		f[i].Next = resume + "   # first (apply refuses to start while a run is unfinished), then: " + f[i].Next
+	}
+}
+
+// touching returns the first job that changes path, something in it, or
+// a directory holding it.
+func touching(jobs []UnfinishedJob, path string) *UnfinishedJob {
+	for i := range jobs {
+		for _, p := range jobs[i].Paths {
+			if p == path || strings.HasPrefix(p, path+"/") || strings.HasPrefix(path, p+"/") {
+				return &jobs[i]
+			}
+		}
+	}
+	return nil
+}
+
+// suggestSchemes sets every domain's Suggested scheme, so that all the
+// findings about one domain propose the same plan: the scheme the domain
+// uses (prefix:1 when flat or unknown); when a subdirectory at depth L is
+// past its threshold, prefix:L+1 instead (a level more), or for a hash
+// scheme enough buckets to bring the crowded one to half its threshold.
+func suggestSchemes(r *Report, overs []over) {
+	for i := range r.Domains {
+		r.Domains[i].Suggested = planScheme(r.Domains[i])
+	}
+	for _, o := range overs {
+		if o.rule != RuleFlatTooLarge {
+			continue
+		}
+		d := owningDomain(r, o.dir.Path)
+		if d == nil {
+			continue
+		}
+		rel, err := filepath.Rel(d.Path, o.dir.Path)
+		if err != nil || rel == "." {
+			continue // the domain directory itself: its scheme takes the flat accounts
+		}
+		depth := strings.Count(rel, "/") + 1
+		s, err := ParseScheme(d.Suggested)
+		if err != nil {
+			continue
+		}
+		switch s.Kind {
+		case "prefix":
+			s.N = min(max(s.N, depth+1), MaxPrefixLevels)
+		case "hash":
+			half := max(o.thr.Entries/2, 1)
+			s.N = min(max(s.N, s.N*int((o.dir.Entries+int64(half)-1)/int64(half))), MaxHashBuckets)
+		}
+		d.Suggested = s.String()
+	}
 }

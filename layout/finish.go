@@ -1,6 +1,8 @@
 package layout
 
 import (
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 )
@@ -10,6 +12,7 @@ func (w *walker) report() *Report {
 	r := &Report{
 		Schema:            Schema,
 		Base:              w.base,
+		ServerBase:        isDir(filepath.Join(w.base, SettingsDir)),
 		Sizes:             w.opt.Sizes,
 		AccountsPerDomain: map[string]int64{},
 		DomainContainers:  []DirCount{},
@@ -135,6 +138,12 @@ func (w *walker) report() *Report {
 	for i := range w.recorded {
 		recorded[linkKey(w.recorded[i].Src)] = &w.recorded[i]
 	}
+	jobs, left, jerr := ReadJobs(w.base)
+	r.Unfinished = append([]UnfinishedJob{}, jobs...)
+	r.Leftovers = append([]Leftover{}, left...)
+	if w.journalErr == nil {
+		w.journalErr = jerr
+	}
 	if w.journalErr != nil {
 		r.JournalError = w.journalErr.Error()
 	}
@@ -178,4 +187,9 @@ func sortDirCounts(d []DirCount) {
 		}
 		return d[i].Path < d[j].Path
 	})
+}
+
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
 }

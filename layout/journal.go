@@ -2,6 +2,7 @@ package layout
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -34,15 +35,18 @@ type RecordedRelocation struct {
 
 // journalLine holds the fields of a journal record this package reads.
 type journalLine struct {
-	Time time.Time `json:"time"`
-	Op   int       `json:"op"`
-	Kind string    `json:"kind"`
-	Step string    `json:"step"`
-	Src  string    `json:"src"`
-	Dst  string    `json:"dst"`
-	Link string    `json:"link"`
-	Dev  uint64    `json:"dev"`
-	FSID string    `json:"fsid"`
+	Time time.Time         `json:"time"`
+	Op   int               `json:"op"`
+	Kind string            `json:"kind"`
+	Step string            `json:"step"`
+	Src  string            `json:"src"`
+	Dst  string            `json:"dst"`
+	Link string            `json:"link"`
+	Temp string            `json:"temp"`
+	Dev  uint64            `json:"dev"`
+	FSID string            `json:"fsid"`
+	Opts map[string]string `json:"opts"`
+	Note string            `json:"note"`
 }
 
 // ReadRelocations returns the relocations recorded in the journals of the
@@ -128,4 +132,200 @@ func linkKey(path string) string {
 		dir = real
 	}
 	return filepath.Join(dir, name)
+}
+
+// UnfinishedJob is a run of cgscale apply or cgscale move whose journal
+// has no end record: it was killed or failed, the store may be half
+// changed, and apply and move refuse to start until it is finished.
+type UnfinishedJob struct {
+	Journal string    `json:"journal"`
+	Command string    `json:"command"` // "apply", "apply --undo" or "move"
+	Started time.Time `json:"started"`
+	// Plan is apply's own copy of the plan it was carrying out, in the
+	// state directory; --resume and --undo accept it.
+	Plan string `json:"plan,omitempty"`
+	// Paths are the directories the job changes (converted containers,
+	// moved sources), absolute.
+	Paths []string `json:"paths"`
+	// Resume is the command that finishes the job.
+	Resume string `json:"resume"`
+}
+
+// Leftover is a directory with a cgscale temporary name (".cgscale-…") in
+// the store: the old tree of a move between its swap and its clean-up, or
+// the copy of one stopped before the swap.
+type Leftover struct {
+	Path    string `json:"path"`
+	Journal string `json:"journal,omitempty"` // the job that made it, when its journal is there
+	// Unfinished: that job is unfinished, and resuming it removes the
+	// directory. Otherwise nothing refers to it any more.
+	Unfinished bool   `json:"unfinished"`
+	Next       string `json:"next"`
+}
+
+// leftoverPrefix starts the temporary names cgscale move uses next to the
+// directory it moves (kept trees, named on request, are not leftovers).
+const leftoverPrefix = ".cgscale-"
+
+// ReadJobs returns the unfinished jobs recorded in the journals of the
+// store at base and the leftover temporary directories in the store:
+// those the journals name, and any other in Domains/ and Accounts/. It
+// only reads.
+func ReadJobs(base string) ([]UnfinishedJob, []Leftover, error) {
+	dir := filepath.Join(base, StateDir, JournalDir)
+	var names []string
+	_, err := ReadDir(dir, false, func(name []byte) error {
+		if bytes.HasSuffix(name, []byte(".jsonl")) {
+			names = append(names, string(name))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, &fs.PathError{Op: "read journal directory", Path: dir, Err: err}
+	}
+	sort.Strings(names)
+	var jobs []UnfinishedJob
+	var left []Leftover
+	seen := map[string]bool{}
+	var firstErr error
+	for _, n := range names {
+		path := filepath.Join(dir, n)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		var lines []journalLine
+		for _, line := range bytes.Split(data, []byte("\n")) {
+			var l journalLine
+			if json.Unmarshal(line, &l) == nil && l.Kind != "" {
+				lines = append(lines, l)
+			}
+		}
+		if len(lines) == 0 {
+			continue // created, never begun: nothing was changed
+		}
+		job := UnfinishedJob{Journal: path, Command: "move", Started: lines[0].Time, Paths: []string{}}
+		finished, undo := false, false
+		var temps []string
+		for _, l := range lines {
+			switch {
+			case l.Kind == "job" && l.Step == "end":
+				finished = true
+			case l.Kind == "job" && l.Step == "begin" && l.Opts["command"] == "apply":
+				job.Command = "apply"
+				job.Plan = l.Opts["plan_copy"]
+				if job.Plan == "" && strings.HasPrefix(l.Opts["plan"], "sha256:") {
+					id := strings.TrimPrefix(l.Opts["plan"], "sha256:")
+					job.Plan = filepath.Join(base, StateDir, "plans", id[:min(16, len(id))]+".json")
+				}
+			case l.Kind == "undo":
+				undo = true
+			case l.Kind == "move" && l.Step == "begin" && l.Src != "":
+				job.Paths = append(job.Paths, l.Src)
+				if l.Temp != "" {
+					temps = append(temps, filepath.Join(filepath.Dir(l.Src), l.Temp), filepath.Join(filepath.Dir(l.Src), l.Temp+".old"))
+				}
+			}
+		}
+		if job.Command == "apply" {
+			job.Paths = append(job.Paths, planPaths(base, job.Plan)...)
+			job.Resume = "cgscale apply --resume " + shellQuote(job.Plan) + "   # or --undo to go back"
+			if undo {
+				job.Command = "apply --undo"
+				job.Resume = "cgscale apply --undo " + shellQuote(job.Plan) + "   # again, to finish going back"
+			}
+		} else {
+			job.Resume = "cgscale move --resume " + shellQuote(base) + "   # or --abort, before its swap"
+		}
+		sort.Strings(job.Paths)
+		if !finished {
+			jobs = append(jobs, job)
+		}
+		for _, t := range temps {
+			if isDir(t) && !seen[t] {
+				seen[t] = true
+				l := Leftover{Path: t, Journal: path, Unfinished: !finished}
+				left = append(left, l)
+			}
+		}
+	}
+	// Temporary names no journal explains (the journal was deleted).
+	for _, d := range []string{DomainsDir, AccountsDir} {
+		p := filepath.Join(base, d)
+		_, _ = ReadDir(p, false, func(name []byte) error {
+			t := filepath.Join(p, string(name))
+			if bytes.HasPrefix(name, []byte(leftoverPrefix)) && !seen[t] && isDir(t) {
+				seen[t] = true
+				left = append(left, Leftover{Path: t})
+			}
+			return nil
+		})
+	}
+	for i := range left {
+		l := &left[i]
+		switch {
+		case l.Unfinished:
+			for _, j := range jobs {
+				if j.Journal == l.Journal {
+					l.Next = j.Resume
+				}
+			}
+		default:
+			l.Next = "ls -la " + shellQuote(l.Path) + "   # no unfinished job refers to it: if it holds only a stale copy, remove it with rm -rf"
+		}
+	}
+	sort.Slice(left, func(i, j int) bool { return left[i].Path < left[j].Path })
+	return jobs, left, firstErr
+}
+
+// planPaths lists the directories a plan file converts or relocates,
+// absolute. It reads only the fields it needs; names kept as
+// {"b64": ...} (see package migrate) are decoded.
+func planPaths(base, plan string) []string {
+	data, err := os.ReadFile(plan)
+	if err != nil {
+		return nil
+	}
+	var p struct {
+		Conversions []struct {
+			Dir json.RawMessage `json:"dir"`
+		} `json:"conversions"`
+		Ops []struct {
+			Op     string          `json:"op"`
+			Source json.RawMessage `json:"source"`
+		} `json:"operations"`
+	}
+	if json.Unmarshal(data, &p) != nil {
+		return nil
+	}
+	var out []string
+	for _, c := range p.Conversions {
+		if s, ok := planString(c.Dir); ok {
+			out = append(out, filepath.Join(base, filepath.FromSlash(s)))
+		}
+	}
+	for _, op := range p.Ops {
+		if s, ok := planString(op.Source); ok && op.Op == "relocate" {
+			out = append(out, filepath.Join(base, filepath.FromSlash(s)))
+		}
+	}
+	return out
+}
+
+func planString(m json.RawMessage) (string, bool) {
+	var s string
+	if json.Unmarshal(m, &s) == nil {
+		return s, true
+	}
+	var o struct {
+		B64 string `json:"b64"`
+	}
+	if json.Unmarshal(m, &o) != nil {
+		return "", false
+	}
+	b, err := base64.StdEncoding.DecodeString(o.B64)
+	return string(b), err == nil
 }

@@ -17,6 +17,10 @@ type Report struct {
 	Base     string `json:"base"`
 	Complete bool   `json:"complete"` // false when some directories could not be read
 	Sizes    bool   `json:"sizes"`    // bytes were counted (--sizes)
+	// ServerBase is true when the base holds Settings/, as a server's base
+	// always does. A relocation volume (Domains/ only) is read like a
+	// store, but plan and apply refuse it (finding CGS015).
+	ServerBase bool `json:"server_base"`
 
 	Totals Totals `json:"totals"`
 	// Domains: the Main Domain first, then the others by name.
@@ -36,6 +40,11 @@ type Report struct {
 	// WalkOptions.MaxErrors of them; Totals.Unreadable has the count).
 	Unreadable []PathError `json:"unreadable"`
 	Findings   []Finding   `json:"findings"`
+	// Unfinished lists the runs of apply and move left unfinished (CGS016)
+	// and Leftovers the temporary directories of moves still in the store
+	// (CGS017).
+	Unfinished []UnfinishedJob `json:"unfinished_jobs"`
+	Leftovers  []Leftover      `json:"leftovers"`
 	// JournalError says why the move journals (BASE/.cgscale/journal)
 	// could not be read; relocations were then not checked against them.
 	JournalError string `json:"journal_error,omitempty"`
@@ -72,7 +81,12 @@ type DomainReport struct {
 	Levels []int `json:"levels"`
 	// Scheme is the subdirectory naming inferred from the *.sub names:
 	// "prefix", "hash:N", "prefix or hash:N", "custom", or "" when flat.
-	Scheme            string   `json:"scheme"`
+	Scheme string `json:"scheme"`
+	// Suggested is the one scheme every finding about this domain
+	// proposes (and `cgscale plan` without --domain uses): the scheme it
+	// uses, one level deeper (or more hash buckets) when one of its
+	// subdirectories is crowded; prefix:1 for a flat domain.
+	Suggested         string   `json:"suggested_scheme,omitempty"`
 	Misplaced         int64    `json:"misplaced"` // accounts not where Scheme puts them
 	MisplacedExamples []string `json:"misplaced_examples,omitempty"`
 	Directories       int64    `json:"directories"`

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cgscale/cgscale/errs"
+	"github.com/cgscale/cgscale/internal/plural"
 )
 
 // Journal record kinds and option keys used by apply. A job is one apply
@@ -92,6 +93,9 @@ func checkStore(p *Plan, opt ApplyOptions) error {
 	if err := unix.Stat(p.Base, &st); err != nil {
 		return errs.New(errs.BadInput, "check plan", p.Base, err, "the plan was made for a store that is not here")
 	}
+	if err := CheckServerBase("check plan", p.Base); err != nil {
+		return err
+	}
 	if uint64(st.Dev) != p.BaseDev || st.Ino != p.BaseIno {
 		return errs.Errorf(errs.Refused, "check plan", p.Base, "make a new plan for this store",
 			"the plan was made for another store at this path (device %d inode %d, planned device %d inode %d)", st.Dev, st.Ino, p.BaseDev, p.BaseIno)
@@ -125,7 +129,7 @@ func Apply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, error)
 	countOps(p, res)
 	if b := p.Blocking(); len(b) > 0 {
 		return nil, errs.Errorf(errs.Refused, "check plan", filepath.Join(p.Base, filepath.FromSlash(b[0].Path)),
-			"solve the problem, then make a new plan", "the plan has %d blocking problem(s); first: %s: %s", len(b), b[0].Code, b[0].Detail)
+			"solve the problem, then make a new plan", "the plan has %s; first: %s: %s", plural.N(len(b), "blocking problem", ""), b[0].Code, b[0].Detail)
 	}
 	if err := checkStore(p, opt); err != nil {
 		return nil, err
@@ -365,10 +369,12 @@ func UndoApply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, er
 	}
 	defer lock.Unlock()
 	if path == "" {
-		return nil, errs.Errorf(errs.Refused, "undo", p.Base, "", "this plan was never applied to this store")
+		return nil, errs.Errorf(errs.Refused, "undo", p.Base, "nothing was changed, so there is nothing to undo; `cgscale apply PLAN` carries the plan out",
+			"this plan was never applied to this store")
 	}
 	if Finished(recs) && lastNote(recs) == noteUndone {
-		return nil, errs.Errorf(errs.Refused, "undo", path, "", "this apply was already undone")
+		return nil, errs.Errorf(errs.Refused, "undo", path, "the store is as it was before the apply; `cgscale scan` shows it",
+			"this apply was already undone")
 	}
 	// A relocation past its swap has no way back that keeps the data
 	// safe: the store's copy is deleted (or being deleted) and the volume
@@ -438,7 +444,7 @@ func UndoApply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, er
 	}
 	if len(kept) > 0 {
 		return res, errs.Errorf(errs.Partial, "undo", kept[0], "look at what was added there; remove the directory by hand when it is empty",
-			"%d subdirectories were not empty and were kept", len(kept))
+			"%s not empty and kept", plural.N(len(kept), "subdirectory was", "subdirectories were"))
 	}
 	return res, nil
 }
@@ -479,15 +485,17 @@ func writePointer(p *Plan, journal string) error {
 func (r *ApplyResult) String() string {
 	switch r.Mode {
 	case "undo":
-		s := fmt.Sprintf("undone: %d operations reversed (%d accounts back in place, %d subdirectories removed)", r.Operations, r.Accounts, r.Created-len(r.Kept))
+		s := fmt.Sprintf("undone: %s reversed (%s back in place, %s removed)", plural.N(r.Operations, "operation", ""),
+			plural.N(r.Accounts, "account", ""), plural.N(r.Created-len(r.Kept), "subdirectory", "subdirectories"))
 		if r.RolledBack > 0 {
-			s += fmt.Sprintf("; %d unfinished relocations rolled back", r.RolledBack)
+			s += fmt.Sprintf("; %s rolled back", plural.N(r.RolledBack, "unfinished relocation", ""))
 		}
 		return s
 	}
-	s := fmt.Sprintf("%s: %d accounts moved (%d entries renamed, %d subdirectories created)", r.Mode, r.Accounts, r.Renamed, r.Created)
+	s := fmt.Sprintf("%s: %s moved (%s renamed, %s created)", r.Mode, plural.N(r.Accounts, "account", ""),
+		plural.N(r.Renamed, "entry", "entries"), plural.N(r.Created, "subdirectory", "subdirectories"))
 	if r.Relocations > 0 {
-		s += fmt.Sprintf("; %d of %d directories relocated", r.Relocated, r.Relocations)
+		s += fmt.Sprintf("; %d of %s relocated", r.Relocated, plural.N(r.Relocations, "directory", "directories"))
 	}
 	return s
 }

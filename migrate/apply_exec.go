@@ -45,12 +45,27 @@ const (
 // descriptor per container, so renames resolve names relative to the
 // container and never follow a link swapped in above it.
 type executor struct {
-	p   *Plan
-	fds map[string]int // container Dir -> O_PATH|O_DIRECTORY descriptor
+	p     *Plan
+	fds   map[string]int // container Dir -> O_DIRECTORY descriptor
+	convs map[string]*Conversion
 }
 
 func newExecutor(p *Plan) *executor {
-	return &executor{p: p, fds: map[string]int{}}
+	x := &executor{p: p, fds: map[string]int{}, convs: map[string]*Conversion{}}
+	for i := range p.Conversions {
+		x.convs[p.Conversions[i].Dir] = &p.Conversions[i]
+	}
+	return x
+}
+
+// statContainer stats container c as planned: through its link when the
+// plan says it is a relocated directory, else the entry itself (a link
+// put there since is then another file, never followed).
+func (x *executor) statContainer(c *Conversion, st *unix.Stat_t) error {
+	if c.LinkedTo != "" {
+		return unix.Stat(x.abs(c.Dir), st)
+	}
+	return unix.Lstat(x.abs(c.Dir), st)
 }
 
 func (x *executor) close() {
@@ -69,9 +84,26 @@ func (x *executor) dirFd(dir string) (int, error) {
 	if fd, ok := x.fds[dir]; ok {
 		return fd, nil
 	}
-	fd, err := unix.Open(x.abs(dir), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	flags := unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC
+	c := x.convs[dir]
+	if c == nil || c.LinkedTo == "" {
+		flags |= unix.O_NOFOLLOW
+	}
+	fd, err := unix.Open(x.abs(dir), flags, 0)
 	if err != nil {
 		return -1, errs.New(errs.Failed, "open", x.abs(dir), err, "")
+	}
+	// The directory opened must be the one planned (through a link, the
+	// one it led to): a link changed since would move the renames
+	// elsewhere.
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, errs.New(errs.Failed, "stat", x.abs(dir), err, "")
+	}
+	if c != nil && (uint64(st.Dev) != c.Dev || st.Ino != c.Ino) {
+		unix.Close(fd)
+		return -1, stale(x.abs(dir), "is another directory now (device or inode differ)")
 	}
 	x.fds[dir] = fd
 	return fd, nil
@@ -139,7 +171,7 @@ func stale(path, what string) error {
 func (x *executor) checkContainers() error {
 	for _, c := range x.p.Conversions {
 		var st unix.Stat_t
-		if err := unix.Lstat(x.abs(c.Dir), &st); err != nil {
+		if err := x.statContainer(&c, &st); err != nil {
 			if errors.Is(err, unix.ENOENT) {
 				return stale(x.abs(c.Dir), "is missing")
 			}
@@ -337,7 +369,11 @@ func (x *executor) undo(ctx context.Context, end int, cnt *ApplyCounters) (kept 
 	// The containers' times changed with every rename: put them back.
 	for _, c := range x.p.Conversions {
 		ts := []unix.Timespec{unix.NsecToTimespec(c.AtimeNS), unix.NsecToTimespec(c.MtimeNS)}
-		if err := unix.UtimesNanoAt(unix.AT_FDCWD, x.abs(c.Dir), ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		flags := unix.AT_SYMLINK_NOFOLLOW
+		if c.LinkedTo != "" {
+			flags = 0 // the directory the link leads to
+		}
+		if err := unix.UtimesNanoAt(unix.AT_FDCWD, x.abs(c.Dir), ts, flags); err != nil {
 			return kept, errs.New(errs.Failed, "restore times", x.abs(c.Dir), err, "")
 		}
 	}

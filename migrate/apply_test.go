@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,7 +21,8 @@ import (
 	"github.com/cgscale/cgscale/layout"
 )
 
-// makeStore builds a small store by hand: one flat domain with n accounts,
+// makeStore builds a small store by hand (a server base: Settings/,
+// Domains/, Accounts/): one flat domain with n accounts,
 // every third a single-mailbox account with its siblings, and a second
 // domain that must not be touched.
 func makeStore(t *testing.T, root string, n int) string {
@@ -33,6 +35,7 @@ func makeStore(t *testing.T, root string, n int) string {
 		}
 	}
 	must(os.MkdirAll(filepath.Join(dom, "Settings"), 0o755))
+	must(os.MkdirAll(filepath.Join(base, "Settings"), 0o755))
 	must(os.MkdirAll(filepath.Join(base, "Domains", "other.test", "bob.macnt"), 0o755))
 	must(os.MkdirAll(filepath.Join(base, "Accounts", "postmaster.macnt"), 0o755))
 	old := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -417,5 +420,61 @@ func TestReadPlanRejects(t *testing.T) {
 	var e *errs.E
 	if _, err := ReadPlan(write("x.json", []byte("{}"))); !errors.As(err, &e) || e.Hint == "" {
 		t.Errorf("no hint: %v", err)
+	}
+}
+
+// Account names are bytes: one that is not valid UTF-8 and one holding a
+// newline go through plan file, apply and undo exactly, and the plan file
+// says which encoding it used.
+func TestOddNamesRoundTripThroughPlanFile(t *testing.T) {
+	base := makeStore(t, t.TempDir(), 20)
+	dom := filepath.Join(base, "Domains", "flat.test")
+	odd := []string{"caf\xe9", "new\nline", "\xff\xfeboth"}
+	for _, n := range odd {
+		if err := os.MkdirAll(filepath.Join(dom, n+".macnt"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dom, n+".macnt", "INBOX.mbox"), []byte("x\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := manifest(t, base)
+	s, _ := layout.ParseScheme("prefix:1")
+	p, _, err := BuildPlan(context.Background(), base, PlanRequest{Domains: map[string]layout.Scheme{"flat.test": s}}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "plan.json")
+	if err := WritePlan(p, path, nil); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(data, []byte(`\ufffd`)) || !bytes.Contains(data, []byte(`"b64": "`)) || !bytes.Contains(data, []byte(`new\nline.macnt`)) {
+		t.Fatalf("plan file does not keep the names exactly:\n%s", data)
+	}
+	q, err := ReadPlan(path)
+	if err != nil {
+		t.Fatalf("read back: %v", err)
+	}
+	if _, err := Apply(context.Background(), q, ApplyOptions{}); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	for _, n := range odd {
+		want := filepath.Join(dom, s.Dirs(n)[0], n+".macnt", "INBOX.mbox")
+		if _, err := os.Stat(want); err != nil {
+			t.Errorf("%q not converted: %v", n, err)
+		}
+		if _, err := os.Lstat(filepath.Join(dom, n+".macnt")); err == nil {
+			t.Errorf("%q still flat", n)
+		}
+	}
+	if _, err := UndoApply(context.Background(), q, ApplyOptions{}); err != nil {
+		t.Fatalf("undo: %v", err)
+	}
+	if got := manifest(t, base); got != before {
+		t.Fatalf("undo did not restore the tree:\n%s", firstDiff(before, got))
 	}
 }

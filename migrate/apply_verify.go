@@ -2,13 +2,13 @@ package migrate
 
 import (
 	"context"
-	"fmt"
 	"path"
 	"path/filepath"
 	"strings"
 	"sync"
 
 	"github.com/cgscale/cgscale/errs"
+	"github.com/cgscale/cgscale/internal/plural"
 	"github.com/cgscale/cgscale/layout"
 )
 
@@ -106,10 +106,10 @@ func RescanPlan(ctx context.Context, p *Plan) (*Rescan, error) {
 		case len(rs.Duplicate) > 0:
 			first = "found twice: " + rs.Duplicate[0]
 		default:
-			first = fmt.Sprintf("%d accounts still flat", rs.Flat)
+			first = plural.N(rs.Flat, "account", "") + " still flat"
 		}
 		return rs, errs.Errorf(errs.Failed, "verify", p.Base, "run `cgscale scan` to see the store; `cgscale apply --undo PLAN` goes back",
-			"after apply, %d of %d moved entries are not where the scheme puts them (%s)", len(rs.Missing)+len(rs.Duplicate), len(want), first)
+			"after apply, %d of %s not where the scheme puts them (%s)", len(rs.Missing)+len(rs.Duplicate), plural.N(len(want), "moved entry is", "moved entries are"), first)
 	}
 	if err != nil {
 		return rs, err

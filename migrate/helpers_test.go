@@ -15,11 +15,13 @@ import (
 	"github.com/cgscale/cgscale/layout"
 )
 
-// newBase makes an empty store base (with Domains/) on the named volume.
+// newBase makes an empty store base (with Domains/ and Settings/) on the
+// named volume.
 func newBase(t *testing.T, vol string) string {
 	t.Helper()
 	base := filepath.Join(testfs.Scratch(t, vol), "CommuniGate")
 	must(t, os.MkdirAll(filepath.Join(base, "Domains"), 0o755))
+	must(t, os.MkdirAll(filepath.Join(base, "Settings"), 0o755))
 	return base
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -32,6 +33,12 @@ const (
 // Plan is the reviewable description of a change to a store. It is pure
 // data: building one reads the store, applying one is the executor's job.
 // Paths in operations are relative to Base, with '/' separators.
+//
+// In the plan file every string keeps its exact bytes: a valid UTF-8
+// string is a JSON string, any other (a file name in Latin-1, say) is the
+// object {"b64": "<standard base64 of its bytes>"} (see plan_raw.go). The
+// checksum is computed over that encoding, so what apply reads back is
+// what plan wrote, byte for byte.
 type Plan struct {
 	Schema  string    `json:"schema"`
 	Base    string    `json:"base"`
@@ -64,12 +71,22 @@ type Conversion struct {
 	Entity  string `json:"entity"`           // "accounts" or "domains"
 	Scheme  string `json:"scheme"`
 	Entries int    `json:"entries"` // accounts (or domains) that move
-	Files   int    `json:"files"`   // directory entries that move (an account may have siblings)
-	NewDirs int    `json:"new_dirs"`
-	Dev     uint64 `json:"dev"`
-	Ino     uint64 `json:"ino"`
-	MtimeNS int64  `json:"mtime_ns"` // of the container, restored by undo
-	AtimeNS int64  `json:"atime_ns"`
+	// FromSubdirs of them are in a subdirectory already, not the one the
+	// scheme gives (misplaced, or the scheme changes).
+	FromSubdirs int    `json:"from_subdirs,omitempty"`
+	Files       int    `json:"files"` // directory entries that move (an account may have siblings)
+	NewDirs     int    `json:"new_dirs"`
+	Dev         uint64 `json:"dev"`
+	Ino         uint64 `json:"ino"`
+	MtimeNS     int64  `json:"mtime_ns"` // of the container, restored by undo
+	AtimeNS     int64  `json:"atime_ns"`
+	// LinkedTo is set when Dir is a relocation link (the domain was moved
+	// to another volume): the directory it led to when planned. The
+	// renames then happen in that directory, on its filesystem; Dev, Ino
+	// and the times are that directory's, and apply opens Dir through the
+	// link and refuses if it leads anywhere else. The lock and the server
+	// check stay on Base.
+	LinkedTo string `json:"linked_to,omitempty"`
 	// Existing lists subdirectories (relative to Base) that were already
 	// there and are used as they are.
 	Existing []string  `json:"existing_dirs,omitempty"`
@@ -154,6 +171,9 @@ func (p *Plan) Blocking() []Problem {
 }
 
 // Seal sets the schema and the checksum. Call it last, before writing.
+// It reads the encoded plan back and refuses one that does not decode to
+// the same checksum: whatever a plan holds, apply must see exactly what
+// plan wrote.
 func (p *Plan) Seal() error {
 	p.Schema = PlanSchema
 	sum, err := p.sum()
@@ -161,6 +181,17 @@ func (p *Plan) Seal() error {
 		return err
 	}
 	p.Checksum = sum
+	data, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	var back Plan
+	if err := json.Unmarshal(data, &back); err != nil {
+		return fmt.Errorf("the encoded plan does not decode: %v", err)
+	}
+	if again, err := back.sum(); err != nil || again != sum {
+		return fmt.Errorf("the encoded plan does not read back as written (checksum %s, read back %s)", short(sum), short(again))
+	}
 	return nil
 }
 
@@ -227,27 +258,63 @@ func writeDurable(op, path string, data []byte) error {
 // with the conversions they belong to. Every failure is BadInput and names
 // what is wrong.
 func ReadPlan(path string) (*Plan, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		kind := errs.Failed
-		if errors.Is(err, os.ErrNotExist) {
-			kind = errs.BadInput
+	const hint = "give the file that `cgscale plan --out` wrote"
+	fi, err := os.Stat(path)
+	if err == nil && !fi.Mode().IsRegular() {
+		what := "not a regular file"
+		if fi.IsDir() {
+			what = "a directory"
 		}
-		return nil, errs.New(kind, "read plan", path, err, "give the file that `cgscale plan --out` wrote")
+		return nil, errs.Errorf(errs.BadInput, "read plan", path, hint, "is %s, not a plan file", what)
+	}
+	var data []byte
+	if err == nil {
+		data, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return nil, errs.New(errs.BadInput, "read plan", path, causeOnly(err), hint)
 	}
 	return DecodePlan(path, data)
 }
 
+// causeOnly strips the operation and path from an *os.PathError, so a
+// message that names the path already does not repeat it.
+func causeOnly(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
 // DecodePlan is ReadPlan on bytes already read; path is for messages.
+// Every failure is BadInput (the file is not a usable plan).
 func DecodePlan(path string, data []byte) (*Plan, error) {
 	bad := func(hint, format string, args ...any) error {
 		return errs.Errorf(errs.BadInput, "read plan", path, hint, format, args...)
+	}
+	const hint = "give the file that `cgscale plan --out` wrote, or make a new plan"
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, bad(hint, "the file is empty")
+	}
+	if t := bytes.TrimSpace(data); t[0] != '{' {
+		return nil, bad(hint, "not a cgscale plan: a plan is a JSON object, this file starts with %q", string(t[:min(len(t), 12)]))
+	}
+	if err := json.Unmarshal(data, new(json.RawMessage)); err != nil {
+		var se *json.SyntaxError
+		switch {
+		case errors.As(err, &se) && strings.Contains(se.Error(), "unexpected end"):
+			return nil, bad(hint, "the JSON is truncated at byte %d (a write cut short, or a partial copy)", se.Offset)
+		case errors.As(err, &se):
+			return nil, bad(hint, "the JSON is corrupt at byte %d: %v", se.Offset, err)
+		}
+		return nil, bad(hint, "not JSON: %v", err)
 	}
 	var head struct {
 		Schema *string `json:"schema"`
 	}
 	if err := json.Unmarshal(data, &head); err != nil || head.Schema == nil {
-		return nil, bad("give the file that `cgscale plan --out` wrote", "not a cgscale plan (no JSON object with a \"schema\" field)")
+		return nil, bad(hint, "not a cgscale plan (a JSON value without a \"schema\" field)")
 	}
 	if *head.Schema != PlanSchema {
 		if strings.HasPrefix(*head.Schema, "cgscale.plan/") {
@@ -344,7 +411,7 @@ func (p *Plan) Validate() error {
 		}
 		if op.Op == OpMkdir {
 			parent := path.Dir(op.Target)
-			if parent != op.Dir && !made[parent] {
+			if parent != op.Dir && !made[parent] && !slices.Contains(convs[op.Dir].Existing, parent) {
 				return fmt.Errorf("%s: created before its parent %s", where, parent)
 			}
 			if !strings.HasSuffix(op.Target, layout.SubSuffix) {
@@ -356,8 +423,8 @@ func (p *Plan) Validate() error {
 		if err := relPath(op.Source); err != nil {
 			return fmt.Errorf("%s: %v", where, err)
 		}
-		if path.Dir(op.Source) != op.Dir {
-			return fmt.Errorf("%s: source %s is not directly in %s", where, op.Source, op.Dir)
+		if !inSubdirs(op.Dir, op.Source) {
+			return fmt.Errorf("%s: source %s is neither directly in %s nor in a subdirectory of it", where, op.Source, op.Dir)
 		}
 		if sources[op.Source] {
 			return fmt.Errorf("%s: source %s is moved twice", where, op.Source)
@@ -396,4 +463,20 @@ func relPath(p string) error {
 		return fmt.Errorf("path %q is not clean or leaves the base", p)
 	}
 	return nil
+}
+
+// inSubdirs reports whether src is directly in dir or in its *.sub
+// subdirectories (where a misplaced account, or one of a scheme being
+// changed, sits).
+func inSubdirs(dir, src string) bool {
+	if !strings.HasPrefix(src, dir+"/") {
+		return false
+	}
+	parts := strings.Split(strings.TrimPrefix(src, dir+"/"), "/")
+	for _, p := range parts[:len(parts)-1] {
+		if !strings.HasSuffix(p, layout.SubSuffix) {
+			return false
+		}
+	}
+	return true
 }

@@ -27,7 +27,10 @@ type Entry struct {
 
 // Member is one account (or, in Domains/, one domain) of a container with
 // the entries that make it up: "jsmith.macnt", or "jsmith.mbox" with
-// "jsmith.settings" and "jsmith.info". All of them move together.
+// "jsmith.settings" and "jsmith.info". All of them move together. An
+// entry's name is relative to the container: "jsmith.macnt" when flat,
+// "x.sub/jsmith.macnt" when it sits in another subdirectory than the
+// scheme gives.
 type Member struct {
 	Name    string  // bare name: "jsmith", "example.com"
 	Entries []Entry // in the container, never empty
@@ -47,6 +50,8 @@ type Container struct {
 	Ino     uint64
 	MtimeNS int64
 	AtimeNS int64
+	// LinkedTo: Dir is a link to this directory (see Conversion.LinkedTo).
+	LinkedTo string
 	// Members are the flat members, directly in Dir.
 	Members []Member
 	// Present holds every path already in the container that a target
@@ -62,7 +67,7 @@ type Container struct {
 func BuildConversion(c Container, s layout.Scheme) (Conversion, []Op, []Problem) {
 	conv := Conversion{
 		Dir: c.Dir, Domain: c.Domain, Entity: c.Entity, Scheme: s.String(),
-		Dev: c.Dev, Ino: c.Ino, MtimeNS: c.MtimeNS, AtimeNS: c.AtimeNS,
+		Dev: c.Dev, Ino: c.Ino, MtimeNS: c.MtimeNS, AtimeNS: c.AtimeNS, LinkedTo: c.LinkedTo,
 	}
 	members := append([]Member(nil), c.Members...)
 	sort.Slice(members, func(i, j int) bool { return members[i].Name < members[j].Name })
@@ -71,6 +76,7 @@ func BuildConversion(c Container, s layout.Scheme) (Conversion, []Op, []Problem)
 	var mkdirs, renames []Op
 	planned := map[string]bool{}  // subdirectories to create, relative to Dir
 	existing := map[string]bool{} // subdirectories already there
+	targets := map[string]bool{}  // where entries move, relative to Dir
 	for _, m := range members {
 		dirs := s.Dirs(m.Name)
 		rel := ""
@@ -104,7 +110,13 @@ func BuildConversion(c Container, s layout.Scheme) (Conversion, []Op, []Problem)
 				Detail: "contents cannot be read (" + m.Unreadable + "); it is renamed as a whole, but cannot be verified"})
 		}
 		for _, e := range m.Entries {
-			trel := path.Join(rel, e.Name)
+			trel := path.Join(rel, path.Base(e.Name))
+			if targets[trel] {
+				problems = append(problems, Problem{Code: "collision", Path: path.Join(c.Dir, trel), Blocking: true,
+					Detail: fmt.Sprintf("two entries named %s would both move there (the account is in the domain twice)", path.Base(e.Name))})
+				continue
+			}
+			targets[trel] = true
 			if _, present := c.Present[trel]; present {
 				problems = append(problems, Problem{Code: "collision", Path: path.Join(c.Dir, trel), Blocking: true,
 					Detail: fmt.Sprintf("%s already exists; %s cannot be moved there", trel, e.Name)})
@@ -115,6 +127,9 @@ func BuildConversion(c Container, s layout.Scheme) (Conversion, []Op, []Problem)
 				Dev: e.Dev, Ino: e.Ino, MtimeNS: e.MtimeNS})
 		}
 		conv.Entries++
+		if strings.Contains(m.Entries[0].Name, "/") {
+			conv.FromSubdirs++
+		}
 	}
 	// Parents sort before their children, so creation order is safe.
 	sort.Slice(mkdirs, func(i, j int) bool { return mkdirs[i].Target < mkdirs[j].Target })
@@ -146,7 +161,7 @@ func examples(c Container, s layout.Scheme, members []Member) []Example {
 	var out []Example
 	for _, i := range idx {
 		m := members[i]
-		ex := Example{Name: m.Name, NewPath: path.Join(append(s.Dirs(m.Name), m.Entries[0].Name)...)}
+		ex := Example{Name: m.Name, NewPath: path.Join(append(s.Dirs(m.Name), path.Base(m.Entries[0].Name))...)}
 		if c.Entity == EntityAccounts {
 			ex.Address = m.Name + "@" + c.Domain
 		}

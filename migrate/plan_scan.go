@@ -45,19 +45,18 @@ func BuildPlan(ctx context.Context, base string, req PlanRequest, now time.Time)
 		return nil, nil, errs.Errorf(errs.Usage, "plan", base, "plan and apply the account conversions first, then plan Domains/",
 			"converting Domains/ and accounts of domains in one plan is not supported")
 	}
-	var mu sync.Mutex
-	flat := map[string][]layout.Account{} // domain directory -> its flat accounts
-	wo := req.Walk
-	wo.OnAccount = func(a layout.Account) {
-		if strings.Contains(a.Rel, "/") || a.InMnt {
-			return
-		}
-		mu.Lock()
-		flat[a.DomainPath] = append(flat[a.DomainPath], a)
-		mu.Unlock()
+	if err := CheckServerBase("plan", base); err != nil {
+		return nil, nil, err
 	}
-	rep, err := layout.Walk(ctx, base, wo)
-	if err != nil && errs.KindOf(err) != errs.Partial {
+	explicit := len(req.Domains) > 0 || req.DomainsScheme != nil || len(req.Relocations) > 0
+	// The accounts to move: flat ones, and those in a subdirectory other
+	// than the one the wanted scheme gives (misplaced, or a scheme
+	// changing, as a crowded subdirectory split one level deeper). With
+	// domains named, the walk picks them out; planning every finding, the
+	// first walk keeps the flat ones and a second walk, only when a
+	// domain needs it, the others.
+	moving, rep, err := collect(ctx, base, req.Walk, req.Domains)
+	if err != nil {
 		return nil, rep, err
 	}
 	p, err := NewPlan(rep.Base, now)
@@ -75,7 +74,6 @@ func BuildPlan(ctx context.Context, base string, req PlanRequest, now time.Time)
 	}
 	want := map[string]layout.Scheme{}
 	var domainsScheme *layout.Scheme = req.DomainsScheme
-	explicit := len(req.Domains) > 0 || req.DomainsScheme != nil || len(req.Relocations) > 0
 	for name, s := range req.Domains {
 		if byName[name] == nil {
 			return nil, rep, errs.Errorf(errs.BadInput, "plan", base, "run `cgscale scan` to list the domains", "no domain %q in this store", name)
@@ -85,21 +83,35 @@ func BuildPlan(ctx context.Context, base string, req PlanRequest, now time.Time)
 	if !explicit {
 		for _, f := range rep.Findings {
 			switch f.ID {
-			case layout.RuleFlatTooLarge, layout.RuleMixedStorage:
-				for _, d := range rep.Domains {
-					if d.Path == f.Subject && d.FlatAccounts > 0 {
-						s := req.Scheme
-						if ps, err := layout.ParseScheme(d.Scheme); err == nil {
-							s = ps // keep the scheme the domain already uses
-						}
-						want[d.Name] = s
-					}
+			case layout.RuleFlatTooLarge, layout.RuleMixedStorage, layout.RuleMisplaced:
+				d := owner(rep, f.Subject)
+				if d == nil {
+					continue
 				}
+				// The scheme the findings propose for the domain; a flat
+				// domain takes --scheme.
+				s := req.Scheme
+				if ps, err := layout.ParseScheme(d.Suggested); err == nil && d.Scheme != "" {
+					s = ps
+				}
+				want[d.Name] = s
 			case layout.RuleTooManyDomain:
 				if f.Subject == filepath.Join(rep.Base, layout.DomainsDir) {
 					s := req.Scheme
 					domainsScheme = &s
 				}
+			}
+		}
+		var again bool
+		for n, s := range want {
+			d := byName[n]
+			if d.Misplaced > 0 || (d.Accounts > d.FlatAccounts+d.MntAccounts && d.Scheme != s.String()) {
+				again = true
+			}
+		}
+		if again {
+			if moving, rep, err = collect(ctx, base, req.Walk, want); err != nil {
+				return nil, rep, err
 			}
 		}
 		if domainsScheme != nil && len(want) > 0 {
@@ -115,7 +127,18 @@ func BuildPlan(ctx context.Context, base string, req PlanRequest, now time.Time)
 	sort.Strings(names)
 	for _, n := range names {
 		d := byName[n]
-		c, probs, err := accountContainer(p.Base, d, flat[d.Path], want[n])
+		c, probs, err := accountContainer(p.Base, d, moving[d.Path], want[n])
+		if err != nil && !explicit {
+			// Planning every finding: a domain that cannot be planned is
+			// a problem of the plan, and the others are still planned.
+			rel, _ := relTo(p.Base, d.Path)
+			detail := "cannot be planned: " + err.Error()
+			if h := errs.HintOf(err); h != "" {
+				detail += " (" + h + ")"
+			}
+			p.Problems = append(p.Problems, Problem{Code: "not-planned", Path: rel, Detail: detail})
+			continue
+		}
 		if err != nil {
 			return nil, rep, err
 		}
@@ -139,6 +162,50 @@ func BuildPlan(ctx context.Context, base string, req PlanRequest, now time.Time)
 	return p, rep, nil
 }
 
+// collect walks the store and returns, per domain directory, the accounts
+// to move: the flat ones and, for the domains in want, every one not
+// where want's scheme puts it. Accounts under *.mnt mount points stay.
+func collect(ctx context.Context, base string, wo layout.WalkOptions, want map[string]layout.Scheme) (map[string][]layout.Account, *layout.Report, error) {
+	var mu sync.Mutex
+	moving := map[string][]layout.Account{}
+	wo.OnAccount = func(a layout.Account) {
+		if a.InMnt {
+			return
+		}
+		if strings.Contains(a.Rel, "/") {
+			s, ok := want[a.Domain]
+			if !ok || a.Rel == targetRel(s, a) {
+				return
+			}
+		}
+		mu.Lock()
+		moving[a.DomainPath] = append(moving[a.DomainPath], a)
+		mu.Unlock()
+	}
+	rep, err := layout.Walk(ctx, base, wo)
+	if err != nil && errs.KindOf(err) != errs.Partial {
+		return nil, rep, err
+	}
+	return moving, rep, nil
+}
+
+// targetRel is where scheme s puts account a, relative to its domain.
+func targetRel(s layout.Scheme, a layout.Account) string {
+	return path.Join(append(s.Dirs(a.Name), path.Base(a.Rel))...)
+}
+
+// owner returns the domain whose directory holds p.
+func owner(rep *layout.Report, p string) *layout.DomainReport {
+	var best *layout.DomainReport
+	for i := range rep.Domains {
+		d := &rep.Domains[i]
+		if (p == d.Path || strings.HasPrefix(p, d.Path+"/")) && (best == nil || len(d.Path) > len(best.Path)) {
+			best = d
+		}
+	}
+	return best
+}
+
 func relTo(base, p string) (string, bool) {
 	rel, err := filepath.Rel(base, p)
 	if err != nil || rel == "." || strings.HasPrefix(rel, "..") {
@@ -147,18 +214,32 @@ func relTo(base, p string) (string, bool) {
 	return filepath.ToSlash(rel), true
 }
 
-// containerOf stats a container directory for its identity and times.
+// containerOf stats a container directory for its identity and times. A
+// container that is a relocation link (a domain moved to another volume)
+// is converted through the link: its identity is the directory the link
+// leads to, which LinkedTo names.
 func containerOf(base, rel, domain, entity string) (Container, error) {
 	dir := filepath.Join(base, filepath.FromSlash(rel))
 	var st unix.Stat_t
 	if err := unix.Lstat(dir, &st); err != nil {
 		return Container{}, errs.New(errs.Failed, "stat", dir, err, "")
 	}
+	linked := ""
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		if err := unix.Stat(dir, &st); err != nil {
+			return Container{}, errs.New(errs.Refused, "plan", dir, err, "the relocation link leads nowhere; mount the volume it points to (see `cgscale scan`)")
+		}
+		real, err := filepath.EvalSymlinks(dir)
+		if err != nil {
+			return Container{}, errs.New(errs.Failed, "resolve link", dir, err, "")
+		}
+		linked = real
+	}
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return Container{}, errs.Errorf(errs.Refused, "plan", dir, "convert the directory the link leads to, or move it back first", "is a symbolic link, not a directory")
+		return Container{}, errs.Errorf(errs.Refused, "plan", dir, "", "is not a directory")
 	}
 	return Container{Dir: rel, Domain: domain, Entity: entity, Dev: uint64(st.Dev), Ino: st.Ino,
-		MtimeNS: st.Mtim.Nano(), AtimeNS: st.Atim.Nano(), Present: map[string]bool{}}, nil
+		MtimeNS: st.Mtim.Nano(), AtimeNS: st.Atim.Nano(), LinkedTo: linked, Present: map[string]bool{}}, nil
 }
 
 // lstatEntry reads the identity of name in dir; ok is false when it is gone.
@@ -192,7 +273,15 @@ func accountContainer(base string, d *layout.DomainReport, accts []layout.Accoun
 	for _, a := range accts {
 		names := []string{a.Rel}
 		if a.Kind == layout.KindMboxAccount {
-			names = append(names, a.Name+layout.SettingsSuffix, a.Name+layout.InfoSuffix)
+			dir := path.Dir(a.Rel)
+			names = append(names, path.Join(dir, a.Name+layout.SettingsSuffix), path.Join(dir, a.Name+layout.InfoSuffix))
+		}
+		if sub := path.Dir(a.Rel); sub != "." {
+			if link := linkAbove(d.Path, sub); link != "" {
+				probs = append(probs, Problem{Code: "relocated-subdirectory", Path: path.Join(rel, a.Rel),
+					Detail: fmt.Sprintf("stays where it is: %s is a relocation link, and a rename cannot take an account out of it; move it back first to convert it", path.Join(rel, link))})
+				continue
+			}
 		}
 		m := Member{Name: a.Name}
 		for i, n := range names {
@@ -221,6 +310,20 @@ func accountContainer(base string, d *layout.DomainReport, accts []layout.Accoun
 	}
 	fillPresent(d.Path, &c, s)
 	return c, probs, nil
+}
+
+// linkAbove returns the first directory of sub (relative to dir) that is
+// not a real directory (a relocation link), or "".
+func linkAbove(dir, sub string) string {
+	rel := ""
+	for _, part := range strings.Split(sub, "/") {
+		rel = path.Join(rel, part)
+		var st unix.Stat_t
+		if unix.Lstat(filepath.Join(dir, filepath.FromSlash(rel)), &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return rel
+		}
+	}
+	return ""
 }
 
 // domainsContainer makes Domains/ a container whose members are the
@@ -278,7 +381,7 @@ func fillPresent(dir string, c *Container, s layout.Scheme) {
 			}
 		}
 		for _, e := range m.Entries {
-			look(path.Join(rel, e.Name))
+			look(path.Join(rel, path.Base(e.Name)))
 		}
 	}
 }

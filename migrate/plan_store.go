@@ -1,7 +1,10 @@
 package migrate
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"sort"
 	"time"
@@ -134,4 +137,32 @@ func (p *Plan) CheckTargets() {
 		}
 		p.Targets = append(p.Targets, *t)
 	}
+}
+
+// CheckServerBase refuses a base that does not look like a server's base
+// directory. A CommuniGate Pro base always holds Settings/; a relocation
+// volume (what `cgscale move` and `plan --relocate` fill) holds only
+// Domains/ and the trees moved there. Planning or applying there would
+// check the wrong ProcessID and lock the wrong store, so a server
+// running on the real base, or another cgscale working on it, would go
+// unnoticed. A base that is missing or not a directory is left to the
+// caller's own checks.
+func CheckServerBase(op, base string) error {
+	if fi, err := os.Stat(base); err != nil || !fi.IsDir() {
+		return nil
+	}
+	st, err := os.Stat(filepath.Join(base, layout.SettingsDir))
+	if err == nil && st.IsDir() {
+		return nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return errs.New(errs.BadInput, op, base, causeOnly(err), "run as root or as the server's user")
+	}
+	what := "has no " + layout.SettingsDir + "/ directory, so it is not a server base"
+	if d, err := os.Stat(filepath.Join(base, layout.DomainsDir)); err == nil && d.IsDir() {
+		what += "; it looks like a relocation volume (it holds " + layout.DomainsDir + "/ only)"
+	}
+	return errs.Errorf(errs.BadInput, op, base,
+		"give the server's base directory, the one holding "+layout.SettingsDir+"/ and "+layout.ProcessIDFile+" ("+layout.DefaultBase+" by default); a relocated domain is planned through the link in that base",
+		"%s", what)
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/cgscale/cgscale/internal/plural"
 )
 
 // WriteSummary writes the human summary of a plan: what moves where, what
@@ -14,12 +16,19 @@ func WriteSummary(w io.Writer, p *Plan) error {
 	if len(p.Conversions) == 0 && len(p.Relocations) == 0 {
 		b.WriteString("\nNothing to do: no finding has a remedy and no flag asked for a change.\n")
 	}
-	var entries, files, dirs int
+	entries := map[string]int{}
+	var files, dirs int
 	for _, c := range p.Conversions {
-		entries += c.Entries
+		entries[c.Entity] += c.Entries
 		files += c.Files
 		dirs += c.NewDirs
-		fmt.Fprintf(&b, "\n%s: %d %s into subdirectories, scheme %s\n", c.Dir, c.Entries, c.Entity, c.Scheme)
+		fmt.Fprintf(&b, "\n%s: %s into subdirectories, scheme %s\n", c.Dir, plural.N(c.Entries, entityNoun(c.Entity), ""), c.Scheme)
+		if c.FromSubdirs > 0 {
+			fmt.Fprintf(&b, "  from subdirectories:   %d (in another subdirectory than the scheme gives; the rest are flat)\n", c.FromSubdirs)
+		}
+		if c.LinkedTo != "" {
+			fmt.Fprintf(&b, "  relocated domain:      renames happen in %s, where the link leads\n", c.LinkedTo)
+		}
 		fmt.Fprintf(&b, "  entries renamed:       %d (same volume: renames, no copying)\n", c.Files)
 		fmt.Fprintf(&b, "  directories created:   %d", c.NewDirs)
 		if len(c.Existing) > 0 {
@@ -45,7 +54,8 @@ func WriteSummary(w io.Writer, p *Plan) error {
 		if r.Dest != "" {
 			fmt.Fprintf(&b, "  lands at:              %s\n", r.Dest)
 		}
-		fmt.Fprintf(&b, "  to copy:               %d files, %d bytes (%d directories, %d inodes)\n", r.Files, r.Bytes, r.Dirs, r.Inodes)
+		fmt.Fprintf(&b, "  to copy:               %s, %s (%s, %s)\n", plural.N(r.Files, "file", ""), plural.N(r.Bytes, "byte", ""),
+			plural.N(r.Dirs, "directory", "directories"), plural.N(r.Inodes, "inode", ""))
 		inodes := fmt.Sprintf("%d inodes", r.FreeInodes)
 		if !r.InodesKnown {
 			inodes = "inodes not limited"
@@ -56,8 +66,16 @@ func WriteSummary(w io.Writer, p *Plan) error {
 		}
 		fmt.Fprintf(&b, "  target free:           %d bytes, %s%s; needs %d bytes, %d inodes\n", r.FreeBytes, inodes, fstype, r.NeedBytes, r.NeedInodes)
 	}
-	fmt.Fprintf(&b, "\nTotal: %d operations, %d entries in %d directory entries renamed, %d directories created, %d bytes to copy\n",
-		len(p.Ops), entries, files, dirs, bytes)
+	moving := plural.N(entries[EntityAccounts], "account", "")
+	if entries[EntityDomains] > 0 {
+		moving = plural.N(entries[EntityDomains], "domain", "")
+		if entries[EntityAccounts] > 0 {
+			moving = plural.N(entries[EntityAccounts], "account", "") + " and " + moving
+		}
+	}
+	fmt.Fprintf(&b, "\nTotal: %s: %s to move (%s to rename), %s to create, %s to copy\n",
+		plural.N(len(p.Ops), "operation", ""), moving,
+		plural.N(files, "directory entry", "directory entries"), plural.N(dirs, "directory", "directories"), plural.N(bytes, "byte", ""))
 	if len(p.Targets) > 0 {
 		b.WriteString("\nTargets:\n")
 		for _, t := range p.Targets {
@@ -101,4 +119,12 @@ func WriteSummary(w io.Writer, p *Plan) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// entityNoun is the singular of a conversion's entity ("accounts").
+func entityNoun(entity string) string {
+	if entity == EntityDomains {
+		return "domain"
+	}
+	return "account"
 }

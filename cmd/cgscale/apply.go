@@ -8,6 +8,7 @@ import (
 	"runtime"
 
 	"github.com/cgscale/cgscale/errs"
+	"github.com/cgscale/cgscale/internal/plural"
 	"github.com/cgscale/cgscale/migrate"
 )
 
@@ -113,14 +114,15 @@ Examples:
 					if m.Plan != nil {
 						fmt.Fprintf(e.stdout, "relocation: %s -> %s: %s", m.Plan.Source, m.Plan.Dest, m.Outcome)
 						if m.Verify.Entries > 0 {
-							fmt.Fprintf(e.stdout, " (%d files, %d bytes copied; %d entries verified, %d differences)", m.Copy.Files, m.Copy.Bytes, m.Verify.Entries, m.Verify.Count)
+							fmt.Fprintf(e.stdout, " (%s, %s copied; %s verified, %s)", plural.N(m.Copy.Files, "file", ""), plural.N(m.Copy.Bytes, "byte", ""),
+								plural.N(m.Verify.Entries, "entry", "entries"), plural.N(m.Verify.Count, "difference", ""))
 						}
 						fmt.Fprintln(e.stdout)
 					}
 				}
 				if res.Rescan != nil {
-					fmt.Fprintf(e.stdout, "rescan: %d of %d moved entries found where the scheme puts them; %d accounts in the converted domains, none flat\n",
-						res.Rescan.Checked, res.Rescan.Checked, res.Rescan.Accounts)
+					fmt.Fprintf(e.stdout, "rescan: %d of %s found where the scheme puts them; %s in the converted domains, none flat\n",
+						res.Rescan.Checked, plural.N(res.Rescan.Checked, "moved entry", "moved entries"), plural.N(res.Rescan.Accounts, "account", ""))
 				}
 				fmt.Fprintf(e.stdout, "journal: %s\n", res.Journal)
 			}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cgscale/cgscale/errs"
+	"github.com/cgscale/cgscale/internal/plural"
 	"github.com/cgscale/cgscale/layout"
 	"github.com/cgscale/cgscale/migrate"
 )
@@ -23,8 +24,16 @@ converting a domain's accounts (or Domains/ itself) into subdirectories
 would take, with the identity (device, inode, modification time) of each
 entry, so that apply can refuse a store that changed since. Without
 --domain, --domains-scheme or --relocate, the plan covers each scan finding
-that has a remedy (a flat domain past the threshold, accounts left flat
-beside subdirectories, too many domains in Domains/).
+that has a remedy (a flat domain or a subdirectory past the threshold,
+misplaced accounts, accounts left flat beside subdirectories, too many
+domains in Domains/), with the scheme scan suggests for the domain; a
+domain that cannot be planned is listed as a problem. A conversion moves
+every account not where the scheme puts it: flat, misplaced, or in a
+subdirectory a deeper scheme splits. A relocated domain is converted
+through its link, in the directory it leads to.
+
+BASE must be the server's base (it holds Settings/); a relocation volume
+is refused.
 
 The summary lists, per domain, the entries renamed and the directories
 created, the free space and inodes of each target, collisions, and what to
@@ -51,6 +60,8 @@ Examples:
 		out := fs.String("out", "", "write the plan file here (\"-\" for stdout)")
 		asJSON := fs.Bool("json", false, "print the plan as JSON (schema "+migrate.PlanSchema+") instead of the summary")
 		jobs := fs.Int("jobs", 0, "directories read at once during the scan (0: automatic)")
+		maxFlat := fs.Int("max-flat-accounts", layout.DefaultMaxFlatAccounts, "without --domain: the scan threshold for a crowded account directory (as in scan)")
+		maxDomains := fs.Int("max-domains", layout.DefaultMaxDomains, "without --domain: the scan threshold for a crowded domain directory (as in scan)")
 		progress := progressFlag(fs)
 		if err := e.parse(c, fs, args); err != nil {
 			return err
@@ -95,7 +106,10 @@ Examples:
 			}
 		}
 		var stats layout.WalkStats
-		req.Walk = layout.WalkOptions{Jobs: *jobs, Stats: &stats}
+		if *maxFlat < 1 || *maxDomains < 1 {
+			return errs.Errorf(errs.Usage, c.name, "", "give a number of 1 or more", "--max-flat-accounts and --max-domains must be 1 or more")
+		}
+		req.Walk = layout.WalkOptions{Jobs: *jobs, Stats: &stats, MaxFlatAccounts: *maxFlat, MaxDomains: *maxDomains}
 		stop, err := e.startProgress(*progress, "scanning", func() (int64, int64) { return stats.Entries.Load(), 0 })
 		if err != nil {
 			return err
@@ -125,13 +139,13 @@ Examples:
 				return err
 			}
 			if *out != "" {
-				fmt.Fprintf(e.stdout, "\nPlan written to %s (%d operations).\n", *out, len(p.Ops))
+				fmt.Fprintf(e.stdout, "\nPlan written to %s (%s).\n", *out, plural.N(len(p.Ops), "operation", ""))
 			} else if len(p.Ops) > 0 {
 				fmt.Fprintf(e.stdout, "\nNo plan file written: add --out FILE to keep it for apply.\n")
 			}
 		}
 		if b := p.Blocking(); len(b) > 0 {
-			return errs.Errorf(errs.Attention, c.name, base, "", "the plan has %d blocking problem(s); apply will refuse it", len(b))
+			return errs.Errorf(errs.Attention, c.name, base, "", "the plan has %s; apply will refuse it", plural.N(len(b), "blocking problem", ""))
 		}
 		return nil
 	}

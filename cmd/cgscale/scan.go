@@ -12,6 +12,7 @@ import (
 
 	"github.com/cgscale/cgscale/errs"
 	"github.com/cgscale/cgscale/fsbench"
+	"github.com/cgscale/cgscale/internal/plural"
 	"github.com/cgscale/cgscale/layout"
 )
 
@@ -40,8 +41,11 @@ links back into the store (CGS010); entries vanished during the scan
 volume was measured to take (CGS012); a link made by cgscale move that now
 lands on another filesystem than the move recorded in its journal, as when
 the volume is not mounted after a reboot (CGS013); move journals that
-cannot be read (CGS014). The Main Domain (BASE/Accounts) is reported as
-"(main)".
+cannot be read (CGS014); a base without Settings/, such as a relocation
+volume (CGS015, info); an apply or move left unfinished (CGS016, critical:
+finish it first, no new plan is suggested for what it changes); a
+leftover .cgscale-* temporary directory of a move (CGS017). The Main
+Domain (BASE/Accounts) is reported as "(main)".
 
 --profile FILE reads what ` + "`cgscale bench --json`" + ` measured (one result, or a
 JSON array of several: jq -s . a.json b.json > FILE). On a volume the file
@@ -131,7 +135,7 @@ Examples:
 					n++
 				}
 			}
-			return errs.Errorf(errs.Attention, "scan", r.Base, "", "%d findings need attention", n)
+			return errs.Errorf(errs.Attention, "scan", r.Base, "", "%s attention", plural.N(n, "finding needs", "findings need"))
 		}
 		return nil
 	}
@@ -198,15 +202,21 @@ func printScan(w io.Writer, r *layout.Report, profile string, maxFlat int) {
 	if !r.Complete {
 		state = "PARTIAL: some directories could not be read"
 	}
+	if len(r.Unfinished) > 0 {
+		state += "; " + plural.N(len(r.Unfinished), "unfinished cgscale run", "") + ", see " + layout.RuleUnfinishedJob
+	}
+	if !r.ServerBase {
+		state += "; no " + layout.SettingsDir + "/: not a server base"
+	}
 	fmt.Fprintf(w, "Store %s (%s)\n", r.Base, state)
 	t := r.Totals
-	fmt.Fprintf(w, "Totals: %d domains, %d accounts, %d directories, %d entries", t.Domains, t.Accounts, t.Directories, t.Entries)
+	fmt.Fprintf(w, "Totals: %s, %s, %s, %s", plural.N(t.Domains, "domain", ""), plural.N(t.Accounts, "account", ""), plural.N(t.Directories, "directory", "directories"), plural.N(t.Entries, "entry", "entries"))
 	if r.Sizes {
 		fmt.Fprintf(w, ", %s (%s allocated)", bytesText(t.Bytes), bytesText(t.Allocated))
 	}
-	fmt.Fprintf(w, "; %d relocation links; read in %.1fs\n", t.Links, float64(r.ElapsedMS)/1000)
+	fmt.Fprintf(w, "; %s; read in %.1fs\n", plural.N(t.Links, "relocation link", ""), float64(r.ElapsedMS)/1000)
 	if t.Unreadable > 0 || t.Vanished > 0 || t.Untyped > 0 {
-		fmt.Fprintf(w, "        %d unreadable directories, %d entries vanished during the scan, %d entries without a type\n", t.Unreadable, t.Vanished, t.Untyped)
+		fmt.Fprintf(w, "        %s, %s vanished during the scan, %s without a type\n", plural.N(t.Unreadable, "unreadable directory", "unreadable directories"), plural.N(t.Vanished, "entry", "entries"), plural.N(t.Untyped, "entry", "entries"))
 	}
 
 	fmt.Fprintf(w, "\nDomains:\n")

@@ -155,7 +155,7 @@ func TestC25ProgressWithManyWorkers(t *testing.T) {
 		}
 		// Entries: Domains, example.test, 64 accounts, 64 mailboxes, the
 		// messages. Directories: base, Domains, the domain, 64 + 64.
-		want := fmt.Sprintf("Totals: 1 domains, 64 accounts, %d directories, %d entries", 3+64+64, 2+64+64+64*50)
+		want := fmt.Sprintf("Totals: 1 domain, 64 accounts, %d directories, %d entries", 3+64+64, 2+64+64+64*50)
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("--progress %s: stdout lacks %q:\n%s", mode, want, stdout.String())
 		}
