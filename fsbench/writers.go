@@ -3,6 +3,7 @@ package fsbench
 import (
 	"context"
 	"fmt"
+	"github.com/cgscale/cgscale/internal/plural"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -91,7 +92,7 @@ func writerSweep(ctx context.Context, o *Options, scratch, volume string) (*Writ
 			if ctx.Err() != nil {
 				return ws, ctx.Err()
 			}
-			r, err := b.run(ctx, o, w, msg, volume, round, fmt.Sprintf("%d %s, round %d of %d", w, plural(w, "writer"), rep+1, o.Reps))
+			r, err := b.run(ctx, o, w, msg, volume, round, fmt.Sprintf("%d %s, round %d of %d", w, plural.Noun(w, "writer", ""), rep+1, o.Reps))
 			if err != nil {
 				return ws, err
 			}
@@ -363,11 +364,4 @@ func message(size int) []byte {
 		b = append(b, line...)
 	}
 	return b[:size]
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return word
-	}
-	return word + "s"
 }

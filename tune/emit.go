@@ -2,6 +2,7 @@ package tune
 
 import (
 	"fmt"
+	"github.com/cgscale/cgscale/internal/plural"
 	"strconv"
 	"strings"
 
@@ -161,5 +162,5 @@ func Emit(kind string, o OS, rules []Rule, header string, holds map[string]strin
 
 // Summary is a one-line description of the load for snippet headers.
 func Summary(m Model) string {
-	return fmt.Sprintf("%s at the peak (%d allowed by the channel limits), %s", Count(m.Connection, "connection", "connections"), m.ChannelTotal, Count(m.ThreadsAtLimit, "thread", "threads"))
+	return fmt.Sprintf("%s at the peak (%d allowed by the channel limits), %s", plural.N(m.Connection, "connection", "connections"), m.ChannelTotal, plural.N(m.ThreadsAtLimit, "thread", "threads"))
 }

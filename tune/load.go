@@ -166,16 +166,6 @@ func (l Load) Validate() error {
 	return nil
 }
 
-// Count spells "n noun" with the singular for exactly one, the plural
-// otherwise: Count(1, "setting", "settings") is "1 setting".
-func Count[N int | int64 | float64](n N, one, many string) string {
-	word := many
-	if n == 1 {
-		word = one
-	}
-	return num(float64(n)) + " " + word
-}
-
 func num(v float64) string {
 	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
 		return fmt.Sprintf("%d", int64(v))

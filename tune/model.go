@@ -2,6 +2,7 @@ package tune
 
 import (
 	"fmt"
+	"github.com/cgscale/cgscale/internal/plural"
 	"math"
 )
 
@@ -146,7 +147,7 @@ func Compute(l Load) Model {
 		m.SMTPChannelsByUplink = int64(l.UplinkMbps * 1024 / l.PeerKbps)
 		if m.SMTPOutChans > m.SMTPChannelsByUplink {
 			m.warn("%s at %s kbit/s each could send %s Mbit/s, more than the %s Mbit/s uplink: configure at most %d",
-				Count(m.SMTPOutChans, "SMTP channel", "SMTP channels"), num(l.PeerKbps), num(math.Round(float64(m.SMTPOutChans)*l.PeerKbps/1024)), num(l.UplinkMbps), m.SMTPChannelsByUplink)
+				plural.N(m.SMTPOutChans, "SMTP channel", "SMTP channels"), num(l.PeerKbps), num(math.Round(float64(m.SMTPOutChans)*l.PeerKbps/1024)), num(l.UplinkMbps), m.SMTPChannelsByUplink)
 			if l.SMTPChannels == 0 {
 				m.SMTPOutChans = m.SMTPChannelsByUplink
 			}
@@ -163,7 +164,7 @@ func Compute(l Load) Model {
 	m.OutboundPeakMbps = m.OutboundPeakKbps / 1024
 	m.OutboundExpectedMbps = l.OutboundRate * l.OutboundSizeKB * 8 / 1024
 	if l.SMTPChannels > 0 && l.OutboundRate > 0 && m.SMTPOutNeeded > l.SMTPChannels {
-		m.warn("%s/s need about %s, more than the %d configured", Count(l.OutboundRate, "outbound message", "outbound messages"), Count(m.SMTPOutNeeded, "SMTP channel", "SMTP channels"), l.SMTPChannels)
+		m.warn("%s/s need about %s, more than the %d configured", plural.N(l.OutboundRate, "outbound message", "outbound messages"), plural.N(m.SMTPOutNeeded, "SMTP channel", "SMTP channels"), l.SMTPChannels)
 	}
 	if (l.OutboundRate > 0 || l.SMTPChannels > 0) && l.OutboundSizeKB > bigMessageKB {
 		m.warn("outbound messages average %s KB (over %d KB): channels spend most of their time sending data, so keep their number within the bandwidth (%s Mbit/s at the limit)",
@@ -195,7 +196,7 @@ func Compute(l Load) Model {
 		m.LocalDeliveryBasis = "the storage's preferred number of parallel writers (bench profile)"
 		if m.LocalDeliveryNeeded > l.WritersKnee {
 			m.warn("%s/s at %s ms each need about %s, more than the %s the storage prefers: the queue will grow",
-				Count(l.InboundRate, "message", "messages"), num(l.DeliveryMs), Count(m.LocalDeliveryNeeded, "Local Delivery processor", "Local Delivery processors"), Count(l.WritersKnee, "writer", "writers"))
+				plural.N(l.InboundRate, "message", "messages"), num(l.DeliveryMs), plural.N(m.LocalDeliveryNeeded, "Local Delivery processor", "Local Delivery processors"), plural.N(l.WritersKnee, "writer", "writers"))
 		}
 	case l.InboundRate > localDeliveryAlarm:
 		m.LocalDelivery = max(localDeliveryFloor, m.LocalDeliveryNeeded)
@@ -247,7 +248,7 @@ func Compute(l Load) Model {
 	m.OutboundPorts = m.SMTPOutChans + ceil(l.OutboundRate*twSeconds)
 	m.SIPCPUs = ceil(l.SIPCallsPerSec / sipCallsPerCPU)
 	if l.CPUs > 0 && m.SIPCPUs > int64(l.CPUs) {
-		m.warn("%s/s need about %s for signalling alone; %d given", Count(l.SIPCallsPerSec, "SIP call", "SIP calls"), Count(m.SIPCPUs, "CPU", "CPUs"), l.CPUs)
+		m.warn("%s/s need about %s for signalling alone; %d given", plural.N(l.SIPCallsPerSec, "SIP call", "SIP calls"), plural.N(m.SIPCPUs, "CPU", "CPUs"), l.CPUs)
 	}
 	if m.Warnings == nil {
 		m.Warnings = []string{}

@@ -1,6 +1,7 @@
 package tune
 
 import (
+	"github.com/cgscale/cgscale/internal/plural"
 	"math"
 	"strings"
 	"testing"
@@ -306,11 +307,11 @@ func TestCount(t *testing.T) {
 	cases := []struct {
 		got, want string
 	}{
-		{Count(1, "setting", "settings"), "1 setting"},
-		{Count(0, "setting", "settings"), "0 settings"},
-		{Count(int64(2), "user", "users"), "2 users"},
-		{Count(1.0, "message", "messages"), "1 message"},
-		{Count(1.5, "message", "messages"), "1.5 messages"},
+		{plural.N(1, "setting", "settings"), "1 setting"},
+		{plural.N(0, "setting", "settings"), "0 settings"},
+		{plural.N(int64(2), "user", "users"), "2 users"},
+		{plural.N(1.0, "message", "messages"), "1 message"},
+		{plural.N(1.5, "message", "messages"), "1.5 messages"},
 	}
 	for _, c := range cases {
 		if c.got != c.want {

@@ -2,6 +2,7 @@ package tune
 
 import (
 	"fmt"
+	"github.com/cgscale/cgscale/internal/plural"
 	"runtime"
 	"strings"
 
@@ -202,7 +203,7 @@ func linuxRules(l Load, m Model) []Rule {
 		sysctlMin("linux.netdev-backlog", "net.core.netdev_max_backlog", 4096, "a longer device queue absorbs bursts of incoming packets instead of dropping them"),
 		sysctlMin("linux.somaxconn", "net.core.somaxconn", 512, "a longer accept queue keeps bursts of new connections from being refused"),
 		sysctlMin("linux.syn-backlog", "net.ipv4.tcp_max_syn_backlog", 5120, "a longer queue of half-open connections survives connection bursts and SYN floods"),
-		sysctlMin("linux.tw-buckets", "net.ipv4.tcp_max_tw_buckets", m.TimeWaitBuckets, fmt.Sprintf("about %s in TIME_WAIT at the peak (60 s each), and the table must hold them with room", Count(m.TimeWait60, "socket sits", "sockets sit"))),
+		sysctlMin("linux.tw-buckets", "net.ipv4.tcp_max_tw_buckets", m.TimeWaitBuckets, fmt.Sprintf("about %s in TIME_WAIT at the peak (60 s each), and the table must hold them with room", plural.N(m.TimeWait60, "socket sits", "sockets sit"))),
 		{ID: "linux.port-range", Where: WhereSysctl, Key: "net.ipv4.ip_local_port_range", Value: portValue, check: portRange, want: ports,
 			Reason: fmt.Sprintf("a wide range of local ports serves outgoing connections and their TIME_WAIT leftovers (about %d at the peak)", m.OutboundPorts)},
 		sysctlMax("linux.fin-timeout", "net.ipv4.tcp_fin_timeout", 60, "closed connections must not linger long in FIN_WAIT_2 holding kernel memory"),
@@ -211,7 +212,7 @@ func linuxRules(l Load, m Model) []Rule {
 		{ID: "linux.tcp-hash", Where: WhereBoot, Key: "thash_entries", Value: itoa(m.HashSize),
 			Reason: "the established-connection hash is sized at boot; if the kernel log shows fewer entries than connections, set this boot parameter"},
 		{ID: "linux.nofile-soft", Where: WhereLimits, Key: "Max open files (soft)", Value: itoa(fd), check: atLeast, want: fd,
-			Reason: fmt.Sprintf("twice the %s the channel limits allow, since each holds a socket and often a file", Count(m.ChannelTotal, "connection", "connections"))},
+			Reason: fmt.Sprintf("twice the %s the channel limits allow, since each holds a socket and often a file", plural.N(m.ChannelTotal, "connection", "connections"))},
 		{ID: "linux.nofile-hard", Where: WhereLimits, Key: "Max open files (hard)", Value: itoa(fd), check: atLeast, want: fd,
 			Reason: "the soft limit cannot be raised above the hard one"},
 		{ID: "linux.nproc", Where: WhereLimits, Key: "Max processes (soft)", Value: itoa(thr + 1024), check: atLeast, want: thr + 1024, unlimitedOK: true,
@@ -335,7 +336,7 @@ func windowsRules(m Model) []Rule {
 		{ID: "windows.max-user-port", Where: WhereRegistry, Key: "MaxUserPort", Value: itoa(port),
 			Reason: "outgoing connections get ports only up to this number, 5000 by default, which many SMTP channels exhaust"},
 		{ID: "windows.time-wait", Where: WhereRegistry, Key: "TcpTimedWaitDelay", Value: "30",
-			Reason: fmt.Sprintf("the default 240 s would keep about %s at the peak; 30 s is the lowest allowed", Count(ceil(m.ConnRate*240), "dead socket", "dead sockets"))},
+			Reason: fmt.Sprintf("the default 240 s would keep about %s at the peak; 30 s is the lowest allowed", plural.N(ceil(m.ConnRate*240), "dead socket", "dead sockets"))},
 	}
 }
 
@@ -344,10 +345,10 @@ func serverRules(l Load, m Model) []Rule {
 		return Rule{ID: id, Where: WhereServer, Key: key, Value: itoa(v), Reason: reason}
 	}
 	chans := []Rule{
-		sv("server.pop-channels", "POP channels", m.POPChannels, fmt.Sprintf("%s at the peak, with headroom; the limit also shields the server from floods", Count(m.POP, "POP session", "POP sessions"))),
-		sv("server.imap-channels", "IMAP channels", m.IMAPChannels, fmt.Sprintf("%s at the peak, with headroom", Count(m.IMAP+m.XIMSSTCP, "IMAP (or XIMSS over TCP) connection", "IMAP (and XIMSS over TCP) connections"))),
-		sv("server.http-channels", "HTTP User channels", m.HTTPChannels, fmt.Sprintf("%s at the peak, with headroom", Count(m.WebHTTP+m.XIMSSHTTP, "WebUser or XIMSS HTTP connection", "WebUser and XIMSS HTTP connections"))),
-		sv("server.smtp-in-channels", "SMTP receiving channels", m.SMTPInChans, fmt.Sprintf("%s at the peak, with headroom", Count(m.SMTPIn, "inbound SMTP session", "inbound SMTP sessions"))),
+		sv("server.pop-channels", "POP channels", m.POPChannels, fmt.Sprintf("%s at the peak, with headroom; the limit also shields the server from floods", plural.N(m.POP, "POP session", "POP sessions"))),
+		sv("server.imap-channels", "IMAP channels", m.IMAPChannels, fmt.Sprintf("%s at the peak, with headroom", plural.N(m.IMAP+m.XIMSSTCP, "IMAP (or XIMSS over TCP) connection", "IMAP (and XIMSS over TCP) connections"))),
+		sv("server.http-channels", "HTTP User channels", m.HTTPChannels, fmt.Sprintf("%s at the peak, with headroom", plural.N(m.WebHTTP+m.XIMSSHTTP, "WebUser or XIMSS HTTP connection", "WebUser and XIMSS HTTP connections"))),
+		sv("server.smtp-in-channels", "SMTP receiving channels", m.SMTPInChans, fmt.Sprintf("%s at the peak, with headroom", plural.N(m.SMTPIn, "inbound SMTP session", "inbound SMTP sessions"))),
 		sv("server.smtp-out-channels", "SMTP sending channels", m.SMTPOutChans,
 			fmt.Sprintf("at %s kbit/s per peer these channels can send up to %.0f Mbit/s", num(l.PeerKbps), m.OutboundPeakMbps)),
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/cgscale/cgscale/internal/plural"
 	"io"
 	"os"
 	"path/filepath"
@@ -176,10 +177,10 @@ func printGen(w io.Writer, r *layout.GenResult, o layout.GenOptions, took time.D
 	fmt.Fprintf(w, "  domains:       %d secondary (%d flat, %d in subdirectories %s) and the Main Domain\n", r.Domains, flat, r.Domains-flat, o.Scheme)
 	fmt.Fprintf(w, "  accounts:      %d (%d multi-mailbox, %d single-mailbox)\n", r.Accounts, r.Multi, r.Single)
 	if largest.Accounts > 0 {
-		fmt.Fprintf(w, "  largest:       %s with %s (%s) in %s\n", largest.Name, count(int64(largest.Accounts), "account"), largest.Layout, largest.Path)
+		fmt.Fprintf(w, "  largest:       %s with %s (%s) in %s\n", largest.Name, plural.N(int64(largest.Accounts), "account", ""), largest.Layout, largest.Path)
 	}
-	fmt.Fprintf(w, "  mailbox dirs:  %d holding %s (largest %d)\n", r.MailboxDirs, count(r.MdirMsgs, "message"), r.Largest)
-	fmt.Fprintf(w, "  queue:         %s\n", count(int64(r.Queue), "message"))
+	fmt.Fprintf(w, "  mailbox dirs:  %d holding %s (largest %d)\n", r.MailboxDirs, plural.N(r.MdirMsgs, "message", ""), r.Largest)
+	fmt.Fprintf(w, "  queue:         %s\n", plural.N(int64(r.Queue), "message", ""))
 	for _, l := range r.Relocations {
 		fmt.Fprintf(w, "  relocated:     %s -> %s\n", l.Path, l.Text)
 	}
@@ -191,7 +192,7 @@ func printGen(w io.Writer, r *layout.GenResult, o layout.GenOptions, took time.D
 		fmt.Fprintf(w, "  extras:        %d hard links, %d sparse files, %d xattrs, %d symlinks, %d odd names, %d deep paths; owners %s\n",
 			x.HardLinks, x.Sparse, x.Xattrs, x.Symlinks, x.OddNames, x.DeepPaths, owners)
 	}
-	fmt.Fprintf(w, "  written:       %s, %s, %s, %s\n", count(r.Dirs, "directory"), count(r.Files, "file"), count(r.Links, "symlink"), humanBytes(r.Bytes))
+	fmt.Fprintf(w, "  written:       %s, %s, %s, %s\n", plural.N(r.Dirs, "directory", ""), plural.N(r.Files, "file", ""), plural.N(r.Links, "symlink", ""), humanBytes(r.Bytes))
 }
 
 func humanBytes(n int64) string {

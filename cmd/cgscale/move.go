@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/cgscale/cgscale/internal/plural"
 	"io"
 	"runtime"
 	"strings"
@@ -225,11 +226,11 @@ func printMove(w io.Writer, res *migrate.MoveResult, asJSON, dry bool) {
 	t := p.Totals
 	if t.Inodes > 0 {
 		fmt.Fprintf(w, "  tree      %s, %s, %s, %s (%d allocated, %s)\n",
-			count(t.Files, "file"), count(t.Dirs, "directory"), count(t.Symlinks, "symbolic link"),
-			count(t.Bytes, "byte"), t.Allocated, count(t.Inodes, "inode"))
+			plural.N(t.Files, "file", ""), plural.N(t.Dirs, "directory", ""), plural.N(t.Symlinks, "symbolic link", ""),
+			plural.N(t.Bytes, "byte", ""), t.Allocated, plural.N(t.Inodes, "inode", ""))
 	}
 	if t.OutsideLinks > 0 {
-		fmt.Fprintf(w, "  outside   %s leading out of the tree:\n", count(t.OutsideLinks, "relative link"))
+		fmt.Fprintf(w, "  outside   %s leading out of the tree:\n", plural.N(t.OutsideLinks, "relative link", ""))
 		for _, l := range t.OutsideLinkList {
 			fmt.Fprintf(w, "    %s -> %s (%s)\n", l.Path, l.Text, l.Target)
 		}
@@ -238,7 +239,7 @@ func printMove(w io.Writer, res *migrate.MoveResult, asJSON, dry bool) {
 		}
 	}
 	if ti := p.Target; ti.VolumeDir != "" {
-		inodes := count(int64(ti.FreeInodes), "inode") + " free"
+		inodes := plural.N(int64(ti.FreeInodes), "inode", "") + " free"
 		if ti.TotalInodes == 0 {
 			inodes = "no fixed inode limit"
 		}
@@ -247,7 +248,7 @@ func printMove(w io.Writer, res *migrate.MoveResult, asJSON, dry bool) {
 			fsName = ti.FSType
 		}
 		fmt.Fprintf(w, "  target    %s (%s): %s free, %s; needs %s, %s\n",
-			ti.VolumeDir, fsName, count(int64(ti.FreeBytes), "byte"), inodes, count(p.NeedBytes, "byte"), count(p.NeedInodes, "inode"))
+			ti.VolumeDir, fsName, plural.N(int64(ti.FreeBytes), "byte", ""), inodes, plural.N(p.NeedBytes, "byte", ""), plural.N(p.NeedInodes, "inode", ""))
 		var failed []string
 		for _, pr := range ti.Probe {
 			if pr.Err != "" {
@@ -262,15 +263,15 @@ func printMove(w io.Writer, res *migrate.MoveResult, asJSON, dry bool) {
 	}
 	if res.Copy.Files+res.Copy.Dirs > 0 {
 		fmt.Fprintf(w, "  copied    %s (%s), %s, %s, %s\n",
-			count(res.Copy.Files, "file"), count(res.Copy.Bytes, "byte"), count(res.Copy.Dirs, "directory"),
-			count(res.Copy.HardLinks, "hard link"), count(res.Copy.Symlinks, "symbolic link"))
+			plural.N(res.Copy.Files, "file", ""), plural.N(res.Copy.Bytes, "byte", ""), plural.N(res.Copy.Dirs, "directory", ""),
+			plural.N(res.Copy.HardLinks, "hard link", ""), plural.N(res.Copy.Symlinks, "symbolic link", ""))
 	}
 	for _, l := range res.Copy.RewrittenLinks {
 		fmt.Fprintf(w, "  rewritten %s: %s -> %s\n", l.Path, l.From, l.To)
 	}
 	if res.Verify.Entries > 0 {
-		fmt.Fprintf(w, "  verified  %s, %s by checksum, %s\n", count(res.Verify.Entries, "entry"),
-			count(res.Verify.Checksums, "file"), count(int64(res.Verify.Count), "difference"))
+		fmt.Fprintf(w, "  verified  %s, %s by checksum, %s\n", plural.N(res.Verify.Entries, "entry", ""),
+			plural.N(res.Verify.Checksums, "file", ""), plural.N(int64(res.Verify.Count), "difference", ""))
 		for _, m := range res.Verify.Mismatches {
 			fmt.Fprintf(w, "    %s: %s\n", m.Path, m.What)
 		}
@@ -284,21 +285,4 @@ func printMove(w io.Writer, res *migrate.MoveResult, asJSON, dry bool) {
 	if res.Journal != "" {
 		fmt.Fprintf(w, "  journal   %s\n", res.Journal)
 	}
-}
-
-// count writes n with its noun, plural unless n is 1: "1 file", "2 files",
-// "3 entries", "0 directories".
-func count(n int64, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	switch {
-	case strings.HasSuffix(noun, "y") && !strings.HasSuffix(noun, "ey"):
-		noun = noun[:len(noun)-1] + "ies"
-	case strings.HasSuffix(noun, "s"), strings.HasSuffix(noun, "x"), strings.HasSuffix(noun, "ch"):
-		noun += "es"
-	default:
-		noun += "s"
-	}
-	return fmt.Sprintf("%d %s", n, noun)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/cgscale/cgscale/internal/plural"
 	"io"
 	iofs "io/fs"
 	"os"
@@ -284,11 +285,11 @@ Examples:
 			if short == 1 {
 				verb = "falls"
 			}
-			return errs.Errorf(errs.Attention, c.name, "", "", "%s %s short of the load", tune.Count(short, "setting", "settings"), verb)
+			return errs.Errorf(errs.Attention, c.name, "", "", "%s %s short of the load", plural.N(short, "setting", "settings"), verb)
 		}
 		if n := counts[tune.VerdictUnreadable]; n > 0 {
 			return errs.Errorf(errs.Partial, c.name, "", "the rows marked unreadable name the file and the problem",
-				"%s could not be read", tune.Count(n, "setting", "settings"))
+				"%s could not be read", plural.N(n, "setting", "settings"))
 		}
 		return nil
 	}
@@ -368,8 +369,8 @@ func printTuneReport(w io.Writer, o tune.OS, l tune.Load, m tune.Model, rows []t
 	line := func(name string, v any, note string) {
 		fmt.Fprintf(tw, "  %s\t%v\t%s\n", name, v, note)
 	}
-	line("POP sessions", m.POP, fmt.Sprintf("%s × %s × %s s / %s h = %.1f", tune.Count(l.POPUsers, "user", "users"), tune.Count(l.POPChecks, "check", "checks"), fnum(l.POPSessionSecs), fnum(l.PeakHours), m.POPExact))
-	line("IMAP connections", m.IMAP, fmt.Sprintf("%s × %s online × %s each", tune.Count(l.IMAPUsers, "user", "users"), fnum(l.IMAPOnline), fnum(l.IMAPConnsPerUser)))
+	line("POP sessions", m.POP, fmt.Sprintf("%s × %s × %s s / %s h = %.1f", plural.N(l.POPUsers, "user", "users"), plural.N(l.POPChecks, "check", "checks"), fnum(l.POPSessionSecs), fnum(l.PeakHours), m.POPExact))
+	line("IMAP connections", m.IMAP, fmt.Sprintf("%s × %s online × %s each", plural.N(l.IMAPUsers, "user", "users"), fnum(l.IMAPOnline), fnum(l.IMAPConnsPerUser)))
 	line("WebUser HTTP connections", m.WebHTTP, webNote(l))
 	line("XIMSS connections", m.XIMSSTCP+m.XIMSSHTTP, "over "+l.XIMSSBinding)
 	line("SMTP in / out sessions", fmt.Sprintf("%d / %d", m.SMTPIn, m.SMTPOut), "")
@@ -384,7 +385,7 @@ func printTuneReport(w io.Writer, o tune.OS, l tune.Load, m tune.Model, rows []t
 	}
 	line("Local Delivery processors", ld, fmt.Sprintf("%s; a 200-message queue drains in %.1f s", m.LocalDeliveryBasis, m.QueueDrainSeconds))
 	line("SMTP sending channels", m.SMTPOutChans, fmt.Sprintf("up to %.0f Mbit/s at %s kbit/s per peer; expected %.1f Mbit/s", m.OutboundPeakMbps, fnum(l.PeerKbps), m.OutboundExpectedMbps))
-	line("DNS Concurrent Requests", m.DNSConcurrent, fmt.Sprintf("for %s/s", tune.Count(m.MessageRate, "message", "messages")))
+	line("DNS Concurrent Requests", m.DNSConcurrent, fmt.Sprintf("for %s/s", plural.N(m.MessageRate, "message", "messages")))
 	line("TIME_WAIT sockets (60 s)", m.TimeWait60, fmt.Sprintf("%.1f new connections/s", m.ConnRate))
 	tw.Flush()
 	if len(m.Warnings) > 0 {
@@ -429,9 +430,9 @@ func printTuneReport(w io.Writer, o tune.OS, l tune.Load, m tune.Model, rows []t
 
 func webNote(l tune.Load) string {
 	if l.WebKeepAlive {
-		return tune.Count(l.WebSessions, "session", "sessions") + ", keep-alive: one connection each"
+		return plural.N(l.WebSessions, "session", "sessions") + ", keep-alive: one connection each"
 	}
-	return tune.Count(l.WebSessions, "session", "sessions") + ", about 30 per connection without keep-alive"
+	return plural.N(l.WebSessions, "session", "sessions") + ", about 30 per connection without keep-alive"
 }
 
 func fnum(v float64) string {
