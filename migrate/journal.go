@@ -101,6 +101,10 @@ func OpenJournal(path string) (*Journal, []Record, error) {
 	if err != nil {
 		return nil, nil, errs.New(errs.Failed, "open journal", path, err, "")
 	}
+	if err := cutTornTail(f); err != nil {
+		f.Close()
+		return nil, nil, errs.New(errs.Failed, "cut torn journal line", path, err, "check that the store base is writable")
+	}
 	j := &Journal{ID: strings.TrimSuffix(filepath.Base(path), ".jsonl"), Path: path, f: f}
 	if n := len(recs); n > 0 {
 		j.seq = recs[n-1].Seq
@@ -108,8 +112,28 @@ func OpenJournal(path string) (*Journal, []Record, error) {
 	return j, recs, nil
 }
 
-// ReadJournal returns the records of the journal at path. A torn last line
-// is dropped; a damaged line elsewhere is an error.
+// cutTornTail truncates the journal open as f to just after its last
+// newline and syncs it, so a line torn by a crash (which ReadJournal
+// ignores) is not glued to the next record appended.
+func cutTornTail(f *os.File) error {
+	data, err := os.ReadFile(f.Name())
+	if err != nil {
+		return err
+	}
+	whole := bytes.LastIndexByte(data, '\n') + 1
+	if whole == len(data) {
+		return nil
+	}
+	if err := f.Truncate(int64(whole)); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+// ReadJournal returns the records of the journal at path. A record is a
+// line ending in a newline: bytes after the last newline are a write torn
+// by a crash and are dropped (OpenJournal cuts them off); a line that is
+// not a record elsewhere is an error.
 func ReadJournal(path string) ([]Record, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -121,11 +145,11 @@ func ReadJournal(path string) ([]Record, error) {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
+		if i == len(lines)-1 { // no newline after it: a torn write
+			break
+		}
 		var r Record
 		if err := json.Unmarshal(line, &r); err != nil {
-			if i == len(lines)-1 { // no newline after it: a torn write
-				break
-			}
 			return nil, errs.Errorf(errs.Failed, "read journal", path,
 				"the journal is damaged; inspect it before changing the store again",
 				"line %d: %v", i+1, err)
