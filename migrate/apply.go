@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cgscale/cgscale/errs"
+	"github.com/cgscale/cgscale/internal/durable"
 	"github.com/cgscale/cgscale/internal/plural"
 )
 
@@ -466,7 +467,7 @@ func pointerPath(p *Plan) string {
 // plan file is gone.
 func savePlan(p *Plan) (string, error) {
 	dir := filepath.Join(p.Base, StateDir, plansSubdir)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := durable.MkdirAll(dir, 0o700); err != nil {
 		return "", errs.New(errs.Failed, "create", dir, err, "check that the store base is writable")
 	}
 	path := filepath.Join(dir, planID(p)+".json")

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cgscale/cgscale/errs"
+	"github.com/cgscale/cgscale/internal/durable"
 )
 
 // Record is one line of a journal (see the package documentation).
@@ -71,7 +72,7 @@ const KeepJournals = 50
 // store lock.
 func CreateJournal(base string) (*Journal, error) {
 	dir := JournalDir(base)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := durable.MkdirAll(dir, 0o700); err != nil {
 		return nil, errs.New(errs.Failed, "create journal directory", dir, err, "check that the store base is writable")
 	}
 	if err := pruneJournals(dir, KeepJournals); err != nil {
@@ -296,14 +297,7 @@ func beginRecord(recs []Record, op int, kind string) (Record, bool) {
 	return Record{}, false
 }
 
-func syncDir(dir string) error {
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	return unix.Fsync(fd)
-}
+func syncDir(dir string) error { return durable.SyncDir(dir) }
 
 // lastAttempt returns the records from the last begin record of op/kind
 // on: an operation that was rolled back and started again (apply --resume
