@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/cgscale/cgscale/internal/journal"
 	"github.com/cgscale/cgscale/internal/plural"
 )
 
@@ -24,7 +25,7 @@ const (
 	RuleVanished      = "CGS011" // entries vanished during the scan
 	RuleOverMeasured  = "CGS012" // a directory holds more entries than measured to stay fast on its volume
 	RuleOffVolume     = "CGS013" // a link made by cgscale move lands on another filesystem than recorded
-	RuleJournal       = "CGS014" // the move journals could not be read
+	RuleJournal       = "CGS014" // the move journals could not be read, or one is damaged
 	RuleNotServerBase = "CGS015" // the base has no Settings/: a relocation volume, not a server base
 	RuleUnfinishedJob = "CGS016" // a run of apply or move was left unfinished
 	RuleLeftover      = "CGS017" // a temporary directory of a move is still in the store
@@ -153,9 +154,14 @@ func audit(r *Report, overs []over) []Finding {
 		}
 	}
 	if r.JournalError != "" {
-		add(RuleJournal, "journal-unreadable", Info, filepath.Join(r.Base, StateDir, JournalDir),
+		add(RuleJournal, "journal-unreadable", Info, journal.Dir(r.Base),
 			fmt.Sprintf("the journals of cgscale move could not be read (%s), so links it made were not checked against the volumes it recorded", r.JournalError),
 			fmt.Sprintf("cgscale scan %s   # as root or the server's user", base))
+	}
+	for _, d := range r.DamagedJournals {
+		add(RuleJournal, "journal-damaged", Critical, d.Journal,
+			fmt.Sprintf("the journal is damaged (%s): cgscale apply and move refuse to start while it is there, and what it records after the damaged line is unknown", d.Error),
+			fmt.Sprintf("less %s   # inspect it; restore it, or move it out of %s once the store is checked by hand", shellQuote(d.Journal), shellQuote(journal.Dir(r.Base))))
 	}
 	for _, j := range r.Unfinished {
 		what := "a run of cgscale " + j.Command

@@ -138,8 +138,9 @@ func (w *walker) report() *Report {
 	for i := range w.recorded {
 		recorded[linkKey(w.recorded[i].Src)] = &w.recorded[i]
 	}
-	jobs, left, jerr := ReadJobs(w.base)
+	jobs, damaged, left, jerr := ReadJobs(w.base)
 	r.Unfinished = append([]UnfinishedJob{}, jobs...)
+	r.DamagedJournals = damaged
 	r.Leftovers = append([]Leftover{}, left...)
 	if w.journalErr == nil {
 		w.journalErr = jerr

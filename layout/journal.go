@@ -2,7 +2,6 @@ package layout
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -11,13 +10,8 @@ import (
 	"sort"
 	"strings"
 	"time"
-)
 
-// Where the move engine keeps its journals: BASE/.cgscale/journal/*.jsonl,
-// one JSON record a line (the format is documented in package migrate).
-const (
-	StateDir   = ".cgscale"
-	JournalDir = "journal"
+	"github.com/cgscale/cgscale/internal/journal"
 )
 
 // RecordedRelocation is a relocation the move engine completed, as its
@@ -33,33 +27,32 @@ type RecordedRelocation struct {
 	FSID    string    `json:"fsid"`
 }
 
-// journalLine holds the fields of a journal record this package reads.
-type journalLine struct {
-	Time time.Time         `json:"time"`
-	Op   int               `json:"op"`
-	Kind string            `json:"kind"`
-	Step string            `json:"step"`
-	Src  string            `json:"src"`
-	Dst  string            `json:"dst"`
-	Link string            `json:"link"`
-	Temp string            `json:"temp"`
-	Dev  uint64            `json:"dev"`
-	FSID string            `json:"fsid"`
-	Opts map[string]string `json:"opts"`
-	Note string            `json:"note"`
+// DamagedJournal is a journal holding a line that is not a record (not
+// a last line torn by a crash): apply and move refuse to start while it
+// is there, and what it records is known only up to that line.
+type DamagedJournal struct {
+	Journal string `json:"journal"`
+	Error   string `json:"error"`
 }
 
-// ReadRelocations returns the relocations recorded in the journals of the
-// store at base whose link was put in place (the "swapped" step), oldest
-// first; where one source was relocated more than once, the latest record
-// wins. It only reads. A store without journals has none; a line that is
-// not a record (a write cut short) is skipped. The error names the first
-// journal that could not be read.
-func ReadRelocations(base string) ([]RecordedRelocation, error) {
-	dir := filepath.Join(base, StateDir, JournalDir)
+// journalFile is one journal of the store and the records read from it:
+// all of them, or those before the damaged line when damaged is set.
+type journalFile struct {
+	path    string
+	recs    []journal.Record
+	damaged *journal.DamagedError
+}
+
+// readJournals reads the journals of the store at base, oldest first
+// (journal ids start with their UTC creation time), with journal.Read, the
+// reader apply and move use. It only reads. A store without journals has
+// none; the error names the first journal, or the directory, that could
+// not be read, and the journals that could are returned all the same.
+func readJournals(base string) ([]journalFile, error) {
+	dir := journal.Dir(base)
 	var names []string
 	_, err := ReadDir(dir, false, func(name []byte) error {
-		if bytes.HasSuffix(name, []byte(".jsonl")) {
+		if bytes.HasSuffix(name, []byte(journal.Ext)) {
 			names = append(names, string(name))
 		}
 		return nil
@@ -70,30 +63,45 @@ func ReadRelocations(base string) ([]RecordedRelocation, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "read journal directory", Path: dir, Err: err}
 	}
-	sort.Strings(names) // journal ids start with their UTC creation time
-	latest := map[string]RecordedRelocation{}
+	sort.Strings(names)
+	var out []journalFile
 	var firstErr error
 	for _, n := range names {
 		path := filepath.Join(dir, n)
-		data, err := os.ReadFile(path)
-		if err != nil {
+		recs, err := journal.Read(path)
+		var d *journal.DamagedError
+		if err != nil && !errors.As(err, &d) {
 			if firstErr == nil {
 				firstErr = err
 			}
 			continue
 		}
-		begins := map[int]journalLine{}
-		for _, line := range bytes.Split(data, []byte("\n")) {
-			var l journalLine
-			if json.Unmarshal(line, &l) != nil || l.Kind != "move" {
+		out = append(out, journalFile{path: path, recs: recs, damaged: d})
+	}
+	return out, firstErr
+}
+
+// ReadRelocations returns the relocations recorded in the journals of the
+// store at base whose link was put in place (the "swapped" step), oldest
+// first; where one source was relocated more than once, the latest record
+// wins. It only reads. A store without journals has none; a damaged
+// journal gives the records before its damaged line (ReadJobs reports it).
+// The error names the first journal that could not be read.
+func ReadRelocations(base string) ([]RecordedRelocation, error) {
+	files, firstErr := readJournals(base)
+	latest := map[string]RecordedRelocation{}
+	for _, f := range files {
+		begins := map[int]journal.Record{}
+		for _, l := range f.recs {
+			if l.Kind != journal.KindMove {
 				continue
 			}
 			switch l.Step {
-			case "begin":
+			case journal.StepBegin:
 				begins[l.Op] = l
-			case "swapped":
+			case journal.StepSwapped:
 				if b, ok := begins[l.Op]; ok && b.Src != "" {
-					latest[b.Src] = RecordedRelocation{Journal: path, Time: l.Time, Src: b.Src, Dst: b.Dst,
+					latest[b.Src] = RecordedRelocation{Journal: f.path, Time: l.Time, Src: b.Src, Dst: b.Dst,
 						Link: b.Link, Dev: b.Dev, FSID: b.FSID}
 				}
 			}
@@ -168,41 +176,20 @@ type Leftover struct {
 const leftoverPrefix = ".cgscale-"
 
 // ReadJobs returns the unfinished jobs recorded in the journals of the
-// store at base and the leftover temporary directories in the store:
-// those the journals name, and any other in Domains/ and Accounts/. It
-// only reads.
-func ReadJobs(base string) ([]UnfinishedJob, []Leftover, error) {
-	dir := filepath.Join(base, StateDir, JournalDir)
-	var names []string
-	_, err := ReadDir(dir, false, func(name []byte) error {
-		if bytes.HasSuffix(name, []byte(".jsonl")) {
-			names = append(names, string(name))
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, &fs.PathError{Op: "read journal directory", Path: dir, Err: err}
-	}
-	sort.Strings(names)
+// store at base, the damaged journals, and the leftover temporary
+// directories in the store: those the journals name, and any other in
+// Domains/ and Accounts/. It only reads. A damaged journal is judged by
+// the records before its damaged line.
+func ReadJobs(base string) ([]UnfinishedJob, []DamagedJournal, []Leftover, error) {
+	files, firstErr := readJournals(base)
 	var jobs []UnfinishedJob
+	var damaged []DamagedJournal
 	var left []Leftover
 	seen := map[string]bool{}
-	var firstErr error
-	for _, n := range names {
-		path := filepath.Join(dir, n)
-		data, err := os.ReadFile(path)
-		if err != nil {
-			if firstErr == nil {
-				firstErr = err
-			}
-			continue
-		}
-		var lines []journalLine
-		for _, line := range bytes.Split(data, []byte("\n")) {
-			var l journalLine
-			if json.Unmarshal(line, &l) == nil && l.Kind != "" {
-				lines = append(lines, l)
-			}
+	for _, f := range files {
+		path, lines := f.path, f.recs
+		if f.damaged != nil {
+			damaged = append(damaged, DamagedJournal{Journal: path, Error: f.damaged.Error()})
 		}
 		if len(lines) == 0 {
 			continue // created, never begun: nothing was changed
@@ -212,18 +199,17 @@ func ReadJobs(base string) ([]UnfinishedJob, []Leftover, error) {
 		var temps []string
 		for _, l := range lines {
 			switch {
-			case l.Kind == "job" && l.Step == "end":
+			case l.Kind == journal.KindJob && l.Step == journal.StepEnd:
 				finished = true
-			case l.Kind == "job" && l.Step == "begin" && l.Opts["command"] == "apply":
+			case l.Kind == journal.KindJob && l.Step == journal.StepBegin && l.Opts[journal.OptCommand] == "apply":
 				job.Command = "apply"
-				job.Plan = l.Opts["plan_copy"]
-				if job.Plan == "" && strings.HasPrefix(l.Opts["plan"], "sha256:") {
-					id := strings.TrimPrefix(l.Opts["plan"], "sha256:")
-					job.Plan = filepath.Join(base, StateDir, "plans", id[:min(16, len(id))]+".json")
+				job.Plan = l.Opts[journal.OptPlanCopy]
+				if job.Plan == "" && strings.HasPrefix(l.Opts[journal.OptPlanSum], "sha256:") {
+					job.Plan = journal.PlanCopy(base, l.Opts[journal.OptPlanSum])
 				}
-			case l.Kind == "undo":
+			case l.Kind == journal.KindUndo:
 				undo = true
-			case l.Kind == "move" && l.Step == "begin" && l.Src != "":
+			case l.Kind == journal.KindMove && l.Step == journal.StepBegin && l.Src != "":
 				job.Paths = append(job.Paths, l.Src)
 				if l.Temp != "" {
 					temps = append(temps, filepath.Join(filepath.Dir(l.Src), l.Temp), filepath.Join(filepath.Dir(l.Src), l.Temp+".old"))
@@ -273,12 +259,14 @@ func ReadJobs(base string) ([]UnfinishedJob, []Leftover, error) {
 					l.Next = j.Resume
 				}
 			}
+		case len(damaged) > 0:
+			l.Next = "less " + shellQuote(damaged[0].Journal) + "   # a journal is damaged and may name this directory: check it before removing anything"
 		default:
 			l.Next = "ls -la " + shellQuote(l.Path) + "   # no unfinished job refers to it: if it holds only a stale copy, remove it with rm -rf"
 		}
 	}
 	sort.Slice(left, func(i, j int) bool { return left[i].Path < left[j].Path })
-	return jobs, left, firstErr
+	return jobs, damaged, left, firstErr
 }
 
 // planPaths lists the directories a plan file converts or relocates,
@@ -316,16 +304,6 @@ func planPaths(base, plan string) []string {
 }
 
 func planString(m json.RawMessage) (string, bool) {
-	var s string
-	if json.Unmarshal(m, &s) == nil {
-		return s, true
-	}
-	var o struct {
-		B64 string `json:"b64"`
-	}
-	if json.Unmarshal(m, &o) != nil {
-		return "", false
-	}
-	b, err := base64.StdEncoding.DecodeString(o.B64)
-	return string(b), err == nil
+	s, err := journal.DecodeName(m)
+	return s, err == nil
 }

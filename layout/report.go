@@ -48,7 +48,10 @@ type Report struct {
 	// JournalError says why the move journals (BASE/.cgscale/journal)
 	// could not be read; relocations were then not checked against them.
 	JournalError string `json:"journal_error,omitempty"`
-	ElapsedMS    int64  `json:"elapsed_ms"`
+	// DamagedJournals lists journals holding a line that is not a record
+	// (CGS014): apply and move refuse to start while they are there.
+	DamagedJournals []DamagedJournal `json:"damaged_journals,omitempty"`
+	ElapsedMS       int64            `json:"elapsed_ms"`
 }
 
 // Totals are sums over the whole base.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cgscale/cgscale/errs"
 	"github.com/cgscale/cgscale/internal/durable"
+	"github.com/cgscale/cgscale/internal/journal"
 	"github.com/cgscale/cgscale/internal/plural"
 )
 
@@ -22,15 +23,15 @@ import (
 // by the copy kept in the state directory.
 const (
 	kindBatch   = "batch" // Op = first operation index, Opts["end"] = one past the last
-	kindUndo    = "undo"
-	kindMove    = "move" // a relocation's records, written by the move engine
-	optPlanSum  = "plan"
-	optPlanCopy = "plan_copy"
-	optCommand  = "command"
+	kindUndo    = journal.KindUndo
+	kindMove    = journal.KindMove
+	optPlanSum  = journal.OptPlanSum
+	optPlanCopy = journal.OptPlanCopy
+	optCommand  = journal.OptCommand
 	optEnd      = "end"
 	noteDone    = "done"
 	noteUndone  = "undone"
-	plansSubdir = "plans"
+	plansSubdir = journal.PlansSubdir
 )
 
 // ApplyOptions tune Apply, Resume and Undo.
@@ -450,13 +451,7 @@ func UndoApply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, er
 	return res, nil
 }
 
-func planID(p *Plan) string {
-	id := strings.TrimPrefix(p.Checksum, "sha256:")
-	if len(id) > 16 {
-		id = id[:16]
-	}
-	return id
-}
+func planID(p *Plan) string { return journal.PlanID(p.Checksum) }
 
 func pointerPath(p *Plan) string {
 	return filepath.Join(p.Base, StateDir, plansSubdir, planID(p)+".journal")

@@ -1,7 +1,6 @@
 package migrate
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
@@ -14,33 +13,16 @@ import (
 
 	"github.com/cgscale/cgscale/errs"
 	"github.com/cgscale/cgscale/internal/durable"
+	"github.com/cgscale/cgscale/internal/journal"
 )
 
 // Record is one line of a journal (see the package documentation).
-type Record struct {
-	Seq  int       `json:"seq"`
-	Time time.Time `json:"time"`
-	Op   int       `json:"op"`
-	Kind string    `json:"kind"` // "job", "move", "rename"
-	Step string    `json:"step"`
-	Src  string    `json:"src,omitempty"`
-	Dst  string    `json:"dst,omitempty"`
-	Link string    `json:"link,omitempty"` // text of the symbolic link put at Src
-	Temp string    `json:"temp,omitempty"` // name, in Src's directory, used by the swap
-	Kept string    `json:"kept,omitempty"` // where the old tree was kept
-	// Made lists directories the operation created above Dst, outermost first.
-	Made []string `json:"made,omitempty"`
-	Dev  uint64   `json:"dev,omitempty"`  // device of the target volume
-	FSID string   `json:"fsid,omitempty"` // filesystem id of the target volume (statfs f_fsid)
-	// Opts holds the options a resumed run needs, as flag-like strings.
-	Opts map[string]string `json:"opts,omitempty"`
-	Note string            `json:"note,omitempty"`
-}
+type Record = journal.Record
 
 // Journal steps shared by all operations.
 const (
-	StepBegin      = "begin"
-	StepEnd        = "end"
+	StepBegin      = journal.StepBegin
+	StepEnd        = journal.StepEnd
 	StepDone       = "done"
 	StepRolledBack = "rolled back"
 	// StepLinkRewritten records one relative link of a moved tree given an
@@ -58,7 +40,7 @@ type Journal struct {
 }
 
 // JournalDir is where the journals of the store at base live.
-func JournalDir(base string) string { return filepath.Join(base, StateDir, "journal") }
+func JournalDir(base string) string { return journal.Dir(base) }
 
 // KeepJournals is how many completed journals a store keeps: each new job
 // first deletes the completed ones older than the newest KeepJournals.
@@ -102,7 +84,7 @@ func OpenJournal(path string) (*Journal, []Record, error) {
 	if err != nil {
 		return nil, nil, errs.New(errs.Failed, "open journal", path, err, "")
 	}
-	if err := cutTornTail(f); err != nil {
+	if err := journal.TrimTorn(f); err != nil {
 		f.Close()
 		return nil, nil, errs.New(errs.Failed, "cut torn journal line", path, err, "check that the store base is writable")
 	}
@@ -113,49 +95,20 @@ func OpenJournal(path string) (*Journal, []Record, error) {
 	return j, recs, nil
 }
 
-// cutTornTail truncates the journal open as f to just after its last
-// newline and syncs it, so a line torn by a crash (which ReadJournal
-// ignores) is not glued to the next record appended.
-func cutTornTail(f *os.File) error {
-	data, err := os.ReadFile(f.Name())
-	if err != nil {
-		return err
-	}
-	whole := bytes.LastIndexByte(data, '\n') + 1
-	if whole == len(data) {
-		return nil
-	}
-	if err := f.Truncate(int64(whole)); err != nil {
-		return err
-	}
-	return f.Sync()
-}
-
 // ReadJournal returns the records of the journal at path. A record is a
 // line ending in a newline: bytes after the last newline are a write torn
 // by a crash and are dropped (OpenJournal cuts them off); a line that is
 // not a record elsewhere is an error.
 func ReadJournal(path string) ([]Record, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
+	recs, err := journal.Read(path)
+	var d *journal.DamagedError
+	switch {
+	case errors.As(err, &d):
+		return nil, errs.Errorf(errs.Failed, "read journal", path,
+			"the journal is damaged; inspect it before changing the store again",
+			"line %d: %v", d.Line, d.Err)
+	case err != nil:
 		return nil, errs.New(errs.Failed, "read journal", path, err, "")
-	}
-	var recs []Record
-	lines := bytes.Split(data, []byte("\n"))
-	for i, line := range lines {
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
-		if i == len(lines)-1 { // no newline after it: a torn write
-			break
-		}
-		var r Record
-		if err := json.Unmarshal(line, &r); err != nil {
-			return nil, errs.Errorf(errs.Failed, "read journal", path,
-				"the journal is damaged; inspect it before changing the store again",
-				"line %d: %v", i+1, err)
-		}
-		recs = append(recs, r)
 	}
 	return recs, nil
 }
@@ -200,7 +153,7 @@ func pruneJournals(dir string, keep int) error {
 	}
 	var names []string
 	for _, e := range ents {
-		if strings.HasSuffix(e.Name(), ".jsonl") && e.Type().IsRegular() {
+		if strings.HasSuffix(e.Name(), journal.Ext) && e.Type().IsRegular() {
 			names = append(names, e.Name())
 		}
 	}
@@ -259,7 +212,7 @@ func Unfinished(base string) ([]string, error) {
 	}
 	var out []string
 	for _, e := range ents {
-		if !strings.HasSuffix(e.Name(), ".jsonl") {
+		if !strings.HasSuffix(e.Name(), journal.Ext) {
 			continue
 		}
 		p := filepath.Join(dir, e.Name())

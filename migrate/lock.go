@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cgscale/cgscale/errs"
+	"github.com/cgscale/cgscale/internal/journal"
 	"github.com/cgscale/cgscale/layout"
 )
 
@@ -20,7 +21,7 @@ const LockFile = ".cgscale.lock"
 
 // StateDir is the directory, in the store base, holding journals and kept
 // source trees.
-const StateDir = ".cgscale"
+const StateDir = journal.StateDir
 
 // StoreLock is a held lock on a store. Unlock releases it; the kernel
 // releases it too when the process dies, so a crash never leaves it stuck.

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"reflect"
 	"unicode/utf8"
+
+	"github.com/cgscale/cgscale/internal/journal"
 )
 
 // Paths and names in a plan file are kept byte for byte. File names are
@@ -35,31 +35,11 @@ func (r rawString) MarshalJSON() ([]byte, error) {
 }
 
 func (r *rawString) UnmarshalJSON(data []byte) error {
-	data = bytes.TrimSpace(data)
-	if len(data) == 0 || data[0] != '{' {
-		var s string
-		if err := json.Unmarshal(data, &s); err != nil {
-			return err
-		}
-		*r = rawString(s)
-		return nil
-	}
-	var o struct {
-		B64 *string `json:"b64"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&o); err != nil || o.B64 == nil {
-		return errors.New(`a name written as an object must be {"b64": "..."}`)
-	}
-	b, err := base64.StdEncoding.DecodeString(*o.B64)
+	s, err := journal.DecodeName(data)
 	if err != nil {
-		return fmt.Errorf("b64 name: %v", err)
+		return err
 	}
-	if utf8.Valid(b) {
-		return fmt.Errorf("b64 name %q is valid UTF-8, which a plan writes as a string", b)
-	}
-	*r = rawString(b)
+	*r = rawString(s)
 	return nil
 }
 
