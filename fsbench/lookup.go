@@ -31,7 +31,7 @@ type sweep struct {
 	volume  string // the user's directory, for statfs on failure
 	dfd     int
 	rng     *rand.Rand
-	names   *nameSource
+	names   *layout.AccountNames
 	present []string        // entry names in the directory (with suffix)
 	hasFile map[string]bool // entries holding a settings file
 	cold    bool
@@ -52,7 +52,7 @@ func lookupSweep(ctx context.Context, o *Options, scratch, volume string, cold, 
 	s := &sweep{
 		o: o, dir: dir, volume: volume, dfd: dfd,
 		rng:     rand.New(rand.NewPCG(o.Seed, 1)),
-		names:   newNameSource(o.Seed),
+		names:   accountNames(o.Seed),
 		hasFile: make(map[string]bool),
 		cold:    cold,
 	}
@@ -107,7 +107,7 @@ func (s *sweep) measureSize(ctx context.Context, size int) (SizeResult, error) {
 				end()
 				return r, ctx.Err()
 			}
-			name := s.names.next() + AccountSuffix
+			name := s.names.Next() + layout.MacntSuffix
 			if err := unix.Mkdirat(s.dfd, name, 0o700); err != nil {
 				end()
 				if err == unix.EMLINK {
@@ -208,7 +208,7 @@ func (s *sweep) lookups(ctx context.Context, n int, done *atomic.Int64) ([]time.
 func (s *sweep) missing(ctx context.Context, n int, done *atomic.Int64) ([]time.Duration, error) {
 	names := make([]string, n)
 	for i := range names {
-		names[i] = s.names.next() + AccountSuffix // never created, never asked before
+		names[i] = s.names.Next() + layout.MacntSuffix // never created, never asked before
 	}
 	d := make([]time.Duration, 0, n)
 	var st unix.Stat_t
@@ -294,7 +294,7 @@ func (s *sweep) list(ctx context.Context, done *atomic.Int64) (time.Duration, fl
 func (s *sweep) creates(ctx context.Context, n int, done *atomic.Int64) ([]time.Duration, error) {
 	names := make([]string, n)
 	for i := range names {
-		names[i] = s.names.next() + AccountSuffix
+		names[i] = s.names.Next() + layout.MacntSuffix
 	}
 	d := make([]time.Duration, 0, n)
 	s.phase()

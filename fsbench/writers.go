@@ -189,9 +189,9 @@ func newWriterBox(o *Options, scratch, volume string) (*writerBox, error) {
 		return nil, opError("bench: open directory", b.queue, volume, err)
 	}
 	b.queueFd = fd
-	names := newNameSource(o.Seed + 7)
+	names := accountNames(o.Seed + 7)
 	for i := 0; i < o.Accounts; i++ {
-		acct := filepath.Join(b.root, "Accounts", names.next()+AccountSuffix)
+		acct := filepath.Join(b.root, "Accounts", names.Next()+layout.MacntSuffix)
 		box := filepath.Join(acct, "INBOX.mdir")
 		if err := unix.Mkdir(acct, 0o700); err != nil {
 			return b, opError("bench: create account", acct, volume, err)

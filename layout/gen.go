@@ -885,54 +885,74 @@ var (
 	roleNames  = []string{"info", "sales", "support", "billing", "office", "hr", "jobs", "press", "admin", "noc", "abuse", "help-desk", "front.desk", "it_ops", "team-a", "news"}
 )
 
-// uniqueNames returns n distinct lowercase account names in a mix of
-// styles: initial+surname, given.surname, with digits, short ones, roles.
+// AccountNames hands out distinct lowercase account names in a mix of
+// the styles real stores use: initial+surname, given.surname, with
+// digits, short ones, roles. A name already handed out gets a number
+// appended, so the supply never runs out. The sequence depends only on
+// the generator it is given.
+type AccountNames struct {
+	rng  *rand.Rand
+	seen map[string]struct{}
+}
+
+// NewAccountNames returns a source of names drawing from rng.
+func NewAccountNames(rng *rand.Rand) *AccountNames {
+	return &AccountNames{rng: rng, seen: make(map[string]struct{})}
+}
+
+// Next returns a name never returned before, without a suffix.
+func (a *AccountNames) Next() string {
+	const letters = "abcdefghijklmnopqrstuvwxyz0123456789"
+	seps := [...]string{".", "_", "-"}
+	rng := a.rng
+	var name string
+	given := givenNames[rng.IntN(len(givenNames))]
+	sur := surnames[rng.IntN(len(surnames))]
+	switch r := rng.IntN(100); {
+	case r < 45:
+		name = given[:1] + sur
+	case r < 60:
+		name = given + seps[rng.IntN(len(seps))] + sur
+	case r < 70:
+		name = given[:1] + sur + fmt.Sprint(rng.IntN(100))
+	case r < 78:
+		name = given + fmt.Sprint(1950+rng.IntN(60))
+	case r < 85:
+		name = sur + fmt.Sprintf("%02d", rng.IntN(100))
+	case r < 90:
+		k := 1 + rng.IntN(2)
+		b := make([]byte, k)
+		for i := range b {
+			b[i] = letters[rng.IntN(26)]
+		}
+		if k == 2 && rng.IntN(3) == 0 {
+			b[1] = letters[26+rng.IntN(10)]
+		}
+		name = string(b)
+	case r < 95:
+		name = roleNames[rng.IntN(len(roleNames))]
+	default:
+		name = given[:1] + seps[rng.IntN(len(seps))] + sur
+	}
+	if _, dup := a.seen[name]; dup {
+		base := name
+		for k := 2; ; k++ {
+			name = fmt.Sprintf("%s%d", base, k)
+			if _, dup := a.seen[name]; !dup {
+				break
+			}
+		}
+	}
+	a.seen[name] = struct{}{}
+	return name
+}
+
+// uniqueNames returns n distinct account names (see AccountNames).
 func uniqueNames(rng *rand.Rand, n int) []string {
-	seen := make(map[string]struct{}, n)
+	a := NewAccountNames(rng)
 	out := make([]string, 0, n)
-	seps := []string{".", "_", "-"}
-	letters := "abcdefghijklmnopqrstuvwxyz0123456789"
 	for len(out) < n {
-		var name string
-		given := givenNames[rng.IntN(len(givenNames))]
-		sur := surnames[rng.IntN(len(surnames))]
-		switch r := rng.IntN(100); {
-		case r < 45:
-			name = given[:1] + sur
-		case r < 60:
-			name = given + seps[rng.IntN(len(seps))] + sur
-		case r < 70:
-			name = given[:1] + sur + fmt.Sprint(rng.IntN(100))
-		case r < 78:
-			name = given + fmt.Sprint(1950+rng.IntN(60))
-		case r < 85:
-			name = sur + fmt.Sprintf("%02d", rng.IntN(100))
-		case r < 90:
-			k := 1 + rng.IntN(2)
-			b := make([]byte, k)
-			for i := range b {
-				b[i] = letters[rng.IntN(26)]
-			}
-			if k == 2 && rng.IntN(3) == 0 {
-				b[1] = letters[26+rng.IntN(10)]
-			}
-			name = string(b)
-		case r < 95:
-			name = roleNames[rng.IntN(len(roleNames))]
-		default:
-			name = given[:1] + seps[rng.IntN(len(seps))] + sur
-		}
-		if _, dup := seen[name]; dup {
-			base := name
-			for k := 2; ; k++ {
-				name = fmt.Sprintf("%s%d", base, k)
-				if _, dup := seen[name]; !dup {
-					break
-				}
-			}
-		}
-		seen[name] = struct{}{}
-		out = append(out, name)
+		out = append(out, a.Next())
 	}
 	return out
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cgscale/cgscale/errs"
+	"github.com/cgscale/cgscale/internal/durable"
 	"github.com/cgscale/cgscale/layout"
 )
 
@@ -224,31 +225,11 @@ func WritePlan(p *Plan, path string, w io.Writer) error {
 	return writeDurable("write plan", path, data)
 }
 
-// writeDurable replaces path with data: a temporary file in the same
-// directory, written and synced, renamed over path, then the directory
-// synced. On failure the temporary file is removed and path is as it was.
+// writeDurable replaces path with data, mode 0600, whole or not at all
+// and synced (durable.WriteFile).
 func writeDurable(op, path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
+	if err := durable.WriteFile(path, data, 0o600); err != nil {
 		return errs.New(errs.Failed, op, path, err, "check that the directory exists and is writable")
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		err = syncDir(filepath.Dir(path))
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return errs.New(errs.Failed, op, path, err, "")
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package tune
 
 import (
 	"fmt"
+	"github.com/cgscale/cgscale/internal/human"
 	"github.com/cgscale/cgscale/internal/plural"
 	"math"
 )
@@ -219,14 +220,14 @@ func Compute(l Load) Model {
 			m.warn("%d threads at the channel limits: a 32-bit server process past 4000 threads needs an OS that gives it more than 2 GB; run a 64-bit server", m.ThreadsAtLimit)
 		}
 		if m.StackVMAtLimit > 2*gib {
-			m.warn("thread stacks alone take %s of virtual memory at the limits, more than the 2 GB a 32-bit process usually gets", BytesText(m.StackVMAtLimit))
+			m.warn("thread stacks alone take %s of virtual memory at the limits, more than the 2 GB a 32-bit process usually gets", human.Bytes(m.StackVMAtLimit))
 		}
 	}
 	if l.RAMMB > 0 || l.SwapMB > 0 {
 		m.VMLimitBytes = (l.RAMMB + l.SwapMB) * mib
 		if m.StackVMAtLimit > m.VMLimitBytes/2 {
 			m.warn("thread stacks take %s of virtual memory at the limits; RAM plus swap is %s and other processes share the swap: add swap",
-				BytesText(m.StackVMAtLimit), BytesText(m.VMLimitBytes))
+				human.Bytes(m.StackVMAtLimit), human.Bytes(m.VMLimitBytes))
 		}
 	}
 
@@ -258,12 +259,4 @@ func Compute(l Load) Model {
 
 func (m *Model) warn(format string, args ...any) {
 	m.Warnings = append(m.Warnings, fmt.Sprintf(format, args...))
-}
-
-// BytesText prints a byte count in MiB or GiB.
-func BytesText(b int64) string {
-	if b >= gib {
-		return fmt.Sprintf("%.1f GiB", float64(b)/gib)
-	}
-	return fmt.Sprintf("%.0f MiB", float64(b)/mib)
 }

@@ -2,6 +2,7 @@ package tune
 
 import (
 	"fmt"
+	"github.com/cgscale/cgscale/internal/human"
 	"github.com/cgscale/cgscale/internal/plural"
 	"runtime"
 	"strings"
@@ -218,7 +219,7 @@ func linuxRules(l Load, m Model) []Rule {
 		{ID: "linux.nproc", Where: WhereLimits, Key: "Max processes (soft)", Value: itoa(thr + 1024), check: atLeast, want: thr + 1024, unlimitedOK: true,
 			Reason: "threads count as processes of the server's user"},
 		{ID: "linux.address-space", Where: WhereLimits, Key: "Max address space (soft)", Value: "unlimited", check: atLeast, want: 2 * m.StackVMAtLimit, unlimitedOK: true,
-			Reason: fmt.Sprintf("thread stacks alone reserve %s of virtual memory at the channel limits", BytesText(m.StackVMAtLimit))},
+			Reason: fmt.Sprintf("thread stacks alone reserve %s of virtual memory at the channel limits", human.Bytes(m.StackVMAtLimit))},
 		{ID: "linux.systemd-nofile", Where: WhereSystemd, Key: "LimitNOFILE", Value: itoa(fd),
 			Reason: "a server started by systemd gets its descriptor limit from the unit, not from the shell"},
 		{ID: "linux.systemd-tasks", Where: WhereSystemd, Key: "TasksMax", Value: itoa(thr + 1024),

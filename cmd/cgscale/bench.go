@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -14,6 +12,8 @@ import (
 
 	"github.com/cgscale/cgscale/errs"
 	"github.com/cgscale/cgscale/fsbench"
+	"github.com/cgscale/cgscale/internal/durable"
+	"github.com/cgscale/cgscale/internal/human"
 )
 
 func benchCommand() *command {
@@ -126,7 +126,7 @@ Examples:
 			return runErr
 		}
 		if *svg != "" && len(res.Sizes) > 0 {
-			if err := writeFileAtomic(*svg, []byte(fsbench.SVG(res))); err != nil && runErr == nil {
+			if err := writeReport(*svg, []byte(fsbench.SVG(res))); err != nil && runErr == nil {
 				runErr = err
 			}
 		}
@@ -186,24 +186,11 @@ func countsExample(flag string) string {
 	return "1k,5k,10k"
 }
 
-// writeFileAtomic writes b to path through a temporary file in the same
-// directory, so a failure never leaves a half-written file at path.
-func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
+// writeReport replaces path with a report, whole or not at all, readable
+// by all (durable.WriteFile).
+func writeReport(path string, b []byte) error {
+	if err := durable.WriteFile(path, b, 0o644); err != nil {
 		return errs.New(errs.Failed, "bench: write", path, err, "give --svg a path in a writable directory")
-	}
-	_, werr := tmp.Write(b)
-	cerr := tmp.Close()
-	if werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp.Name(), path)
-	}
-	if werr != nil {
-		os.Remove(tmp.Name())
-		return errs.New(errs.Failed, "bench: write", path, werr, "")
 	}
 	return nil
 }
@@ -264,7 +251,7 @@ func printBench(w io.Writer, r *fsbench.Result) {
 		}
 	}
 	if ws := r.Writers; ws != nil && len(ws.Steps) > 0 {
-		fmt.Fprintf(w, "\nDelivery writers (%s messages, fsync and rename into %d accounts, %gs per count):\n", fmtBytes(ws.MsgSize), ws.Accounts, ws.Seconds)
+		fmt.Fprintf(w, "\nDelivery writers (%s messages, fsync and rename into %d accounts, %gs per count):\n", human.Bytes(int64(ws.MsgSize)), ws.Accounts, ws.Seconds)
 		fmt.Fprintf(w, "%8s  %10s  %10s  %10s\n", "writers", "msgs/s", "p50", "p99")
 		for _, s := range ws.Steps {
 			mark := ""
@@ -288,14 +275,4 @@ func printBench(w io.Writer, r *fsbench.Result) {
 	if r.Stopped != "" {
 		fmt.Fprintf(w, "\nPARTIAL: the run stopped early (%s); the figures above are what was measured.\n", r.Stopped)
 	}
-}
-
-func fmtBytes(n int) string {
-	switch {
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%d MiB", n>>20)
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return fmt.Sprintf("%d KiB", n>>10)
-	}
-	return fmt.Sprintf("%d bytes", n)
 }

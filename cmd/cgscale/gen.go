@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/cgscale/cgscale/internal/human"
 	"github.com/cgscale/cgscale/internal/plural"
 	"io"
 	"os"
@@ -192,18 +193,5 @@ func printGen(w io.Writer, r *layout.GenResult, o layout.GenOptions, took time.D
 		fmt.Fprintf(w, "  extras:        %d hard links, %d sparse files, %d xattrs, %d symlinks, %d odd names, %d deep paths; owners %s\n",
 			x.HardLinks, x.Sparse, x.Xattrs, x.Symlinks, x.OddNames, x.DeepPaths, owners)
 	}
-	fmt.Fprintf(w, "  written:       %s, %s, %s, %s\n", plural.N(r.Dirs, "directory", ""), plural.N(r.Files, "file", ""), plural.N(r.Links, "symlink", ""), humanBytes(r.Bytes))
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+	fmt.Fprintf(w, "  written:       %s, %s, %s, %s\n", plural.N(r.Dirs, "directory", ""), plural.N(r.Files, "file", ""), plural.N(r.Links, "symlink", ""), human.Bytes(r.Bytes))
 }

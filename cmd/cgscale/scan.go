@@ -12,6 +12,7 @@ import (
 
 	"github.com/cgscale/cgscale/errs"
 	"github.com/cgscale/cgscale/fsbench"
+	"github.com/cgscale/cgscale/internal/human"
 	"github.com/cgscale/cgscale/internal/plural"
 	"github.com/cgscale/cgscale/layout"
 )
@@ -212,7 +213,7 @@ func printScan(w io.Writer, r *layout.Report, profile string, maxFlat int) {
 	t := r.Totals
 	fmt.Fprintf(w, "Totals: %s, %s, %s, %s", plural.N(t.Domains, "domain", ""), plural.N(t.Accounts, "account", ""), plural.N(t.Directories, "directory", "directories"), plural.N(t.Entries, "entry", "entries"))
 	if r.Sizes {
-		fmt.Fprintf(w, ", %s (%s allocated)", bytesText(t.Bytes), bytesText(t.Allocated))
+		fmt.Fprintf(w, ", %s (%s allocated)", human.Bytes(t.Bytes), human.Bytes(t.Allocated))
 	}
 	fmt.Fprintf(w, "; %s; read in %.1fs\n", plural.N(t.Links, "relocation link", ""), float64(r.ElapsedMS)/1000)
 	if t.Unreadable > 0 || t.Vanished > 0 || t.Untyped > 0 {
@@ -306,17 +307,4 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-func bytesText(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	v, i := float64(n), 0
-	for v >= unit && i < 5 {
-		v /= unit
-		i++
-	}
-	return fmt.Sprintf("%.1f %ciB", v, "KMGTPE"[i-1])
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/cgscale/cgscale/internal/human"
 	"github.com/cgscale/cgscale/internal/plural"
 	"io"
 	iofs "io/fs"
@@ -378,7 +379,7 @@ func printTuneReport(w io.Writer, o tune.OS, l tune.Load, m tune.Model, rows []t
 	line("connections at the peak", m.Connection, fmt.Sprintf("%d allowed by the channel limits", m.ChannelTotal))
 	line("file descriptors", m.FDsForLoad, fmt.Sprintf("twice the connections; per-process limit to set: %d", m.FDLimit))
 	line("threads", m.Threads, fmt.Sprintf("%d at the channel limits", m.ThreadsAtLimit))
-	line("thread stack memory", tune.BytesText(m.StackVM), fmt.Sprintf("%s at the limits (%d KB stacks)", tune.BytesText(m.StackVMAtLimit), l.StackKB))
+	line("thread stack memory", human.Bytes(m.StackVM), fmt.Sprintf("%s at the limits (%d KB stacks)", human.Bytes(m.StackVMAtLimit), l.StackKB))
 	ld := "default"
 	if m.LocalDelivery > 0 {
 		ld = fmt.Sprint(m.LocalDelivery)
