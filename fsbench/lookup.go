@@ -221,7 +221,7 @@ func (s *sweep) missing(ctx context.Context, n int, done *atomic.Int64) ([]time.
 		err := unix.Fstatat(s.dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
 		d = append(d, time.Since(t))
 		if err != unix.ENOENT {
-			return nil, opError("bench: look up a missing name", filepath.Join(s.dir, name), s.volume, fmt.Errorf("want ENOENT, got %v", err))
+			return nil, opError("bench: look up a missing name", filepath.Join(s.dir, name), s.volume, fmt.Errorf("want ENOENT, got %w", err))
 		}
 		done.Add(1)
 	}

@@ -106,9 +106,6 @@ func report(w io.Writer, err error) {
 		kind = errs.Interrupted
 	}
 	switch kind {
-	case errs.Attention:
-		fmt.Fprintf(w, "cgscale: %v\n", err)
-		return
 	case errs.Interrupted:
 		// One line: what was stopped, where it stood, what to run next;
 		// never the context's own words and never an empty cause.

@@ -49,3 +49,16 @@ func TestD12_InterruptedIsOneLine(t *testing.T) {
 		t.Errorf("failed error: %q", b.String())
 	}
 }
+
+// Every kind of error that is not an interruption prints its hint on a
+// line of its own, attention included.
+func TestReportPrintsHintForEveryKind(t *testing.T) {
+	for _, k := range []errs.Kind{errs.Failed, errs.Usage, errs.BadInput, errs.Refused, errs.Partial, errs.Attention} {
+		var b bytes.Buffer
+		report(&b, errs.New(k, "scan", "/s", errors.New("2 findings need attention"), "run the next line of each finding"))
+		want := "cgscale: scan /s: 2 findings need attention\nhint: run the next line of each finding\n"
+		if b.String() != want {
+			t.Errorf("kind %v: report printed %q, want %q", k, b.String(), want)
+		}
+	}
+}
