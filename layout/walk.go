@@ -571,6 +571,9 @@ func (s *wstate) walkDir(parent *dirHandle, name string, j job) {
 		if typ != typeDir && typ != typeLink && !j.kind.isContainer() {
 			return nil // the common case: a file inside an account or mailbox
 		}
+		if j.kind == KindBase && string(nm) == StateDir {
+			return nil // cgscale's own state, read by ReadJobs, not store data
+		}
 		k := classify(j.kind, nm, typ)
 		isLink := typ == typeLink
 		switch {
