@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"github.com/cgscale/cgscale/errs"
 	"github.com/cgscale/cgscale/fsbench"
 	"github.com/cgscale/cgscale/internal/plural"
+	"github.com/cgscale/cgscale/internal/rawjson"
 	"github.com/cgscale/cgscale/layout"
 )
 
@@ -117,9 +117,12 @@ Examples:
 			return err
 		}
 		if *asJSON {
-			enc := json.NewEncoder(e.stdout)
-			enc.SetIndent("", "  ")
-			if werr := enc.Encode(r); werr != nil {
+			// Paths keep their bytes: {"b64": ...} where not UTF-8.
+			b, werr := rawjson.MarshalIndent(r, "", "  ")
+			if werr == nil {
+				_, werr = e.stdout.Write(append(b, '\n'))
+			}
+			if werr != nil {
 				return errs.New(errs.Failed, "write report", "", werr, "")
 			}
 		} else {
