@@ -272,9 +272,10 @@ func printScan(w io.Writer, r *layout.Report, profile string, maxFlat int) {
 	if len(r.Relocations) > 0 {
 		fmt.Fprintf(w, "\nLinks:\n")
 		for _, l := range r.Relocations {
-			where := l.Resolved
-			if where == "" {
-				where = l.Text
+			// What the link says, and where it leads when that differs.
+			where := l.Text
+			if l.Resolved != "" && l.Resolved != l.Text {
+				where += " (resolves to " + l.Resolved + ")"
 			}
 			fs := ""
 			if l.Filesystem != "" {

@@ -42,3 +42,33 @@ func TestScanJSONKeepsPathBytes(t *testing.T) {
 		t.Errorf("no domain %q with its exact bytes: %+v", dom, r.Domains)
 	}
 }
+
+// The list of links gives a relative link's text and, beside it, where it
+// resolves.
+func TestScanShowsLinkTextAndTarget(t *testing.T) {
+	root := t.TempDir()
+	base := filepath.Join(root, "store")
+	if code, _, stderr := runCmd("gen", "--accounts", "10", "--domains", "2", "--queue", "0", base); code != 0 {
+		t.Fatalf("gen: %s", stderr)
+	}
+	dom := filepath.Join(base, "Domains", "example-0001.test")
+	vol := filepath.Join(root, "vol")
+	if err := os.MkdirAll(vol, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(dom, filepath.Join(vol, "example-0001.test")); err != nil {
+		t.Fatal(err)
+	}
+	text := "../../vol/example-0001.test"
+	if err := os.Symlink(text, dom); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runCmd("scan", base)
+	if code != 0 {
+		t.Fatalf("scan exits %d: %s\n%s", code, stderr, out)
+	}
+	want := "-> " + text + " (resolves to " + filepath.Join(vol, "example-0001.test") + ")"
+	if !strings.Contains(out, want) {
+		t.Errorf("want %q in:\n%s", want, out)
+	}
+}
