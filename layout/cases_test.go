@@ -226,8 +226,10 @@ func TestC06HugeFlatDirectoryStreams(t *testing.T) {
 	// Memory: what the walk allocates must not grow with the names. The
 	// same store with a tenth of the accounts is walked too; kept names
 	// would cost 20 bytes or more for each entry added, so the growth per
-	// added entry must stay far below that. Each figure is the least of
-	// three walks, as the allocation counter is the whole process's.
+	// added entry must stay far below that, apart from the one structure
+	// that grows by design: the domain's set of name hashes (8-byte slots,
+	// documented on nameSet). Each figure is the least of three walks, as
+	// the allocation counter is the whole process's.
 	const nSmall = n / 10
 	smallBase := t.TempDir()
 	sd := filepath.Join(smallBase, "Domains/huge.test")
@@ -243,7 +245,8 @@ func TestC06HugeFlatDirectoryStreams(t *testing.T) {
 	perEntry := (float64(allocBig) - float64(allocSmall)) / (n - nSmall)
 	t.Logf("walking %d entries allocated %d bytes, %d entries %d bytes: %.2f bytes per added entry; progress showed %d entries while listing",
 		n, allocBig, nSmall, allocSmall, perEntry, progressWhileListing.Load())
-	if perEntry > 4 {
+	setPerEntry := float64(nameSetBytes(n)-nameSetBytes(nSmall)) / (n - nSmall)
+	if perEntry > 4+setPerEntry {
 		t.Errorf("walking %d entries allocated %d bytes, %d entries %d bytes: %.1f bytes more per entry, names are being kept",
 			n, allocBig, nSmall, allocSmall, perEntry)
 	}

@@ -29,6 +29,7 @@ const (
 	RuleNotServerBase = "CGS015" // the base has no Settings/: a relocation volume, not a server base
 	RuleUnfinishedJob = "CGS016" // a run of apply or move was left unfinished
 	RuleLeftover      = "CGS017" // a temporary directory of a move is still in the store
+	RuleDuplicate     = "CGS018" // an account name is at two places in one domain
 )
 
 // audit applies the rules to a merged report.
@@ -138,9 +139,19 @@ func audit(r *Report, overs []over) []Finding {
 		}
 		if d.Storage == "mixed" {
 			add(RuleMixedStorage, "mixed-storage", Warning, d.Path,
-				fmt.Sprintf("%s of %s %s directly in the domain directory while %d %s in subdirectories; a conversion was left unfinished or accounts were created outside it", plural.N(d.FlatAccounts, "account", ""), d.Name, plural.Noun(d.FlatAccounts, "sits", "sit"), d.Accounts-d.FlatAccounts-d.MntAccounts, plural.Noun(d.Accounts-d.FlatAccounts-d.MntAccounts, "is", "are")),
+				fmt.Sprintf("%s of %s %s directly in the domain directory while %d %s in subdirectories; a conversion was left unfinished or accounts were created outside it", plural.N(d.FlatAccounts, "account", ""), d.Name, plural.Noun(d.FlatAccounts, "sits", "sit"), d.SubdirAccounts, plural.Noun(d.SubdirAccounts, "is", "are")),
 				fmt.Sprintf("cgscale plan %s --domain %s --scheme %s", base, shellQuote(d.Name), d.Suggested))
 		}
+	}
+	for _, d := range r.Duplicates {
+		add(RuleDuplicate, "duplicate-account", Critical, d.Second,
+			fmt.Sprintf("account %q of %s is both at %s and at %s; the server sees only one of them, and the mail in the other is lost to the user", d.Name, d.Domain, d.First, d.Second),
+			fmt.Sprintf("ls -la %s %s   # keep the one the domain's scheme places, merge the other's mailboxes into it, then remove the other", shellQuote(d.First), shellQuote(d.Second)))
+	}
+	if n := r.Totals.Duplicates - int64(len(r.Duplicates)); n > 0 {
+		add(RuleDuplicate, "duplicate-account", Critical, r.Base,
+			fmt.Sprintf("%s more found twice in a domain (not listed)", plural.N(n, "account name", "")),
+			fmt.Sprintf("cgscale scan --json %s   # duplicate_accounts, after fixing those listed", base))
 	}
 	for _, v := range r.Volumes {
 		if v.Untyped > 0 {
@@ -226,11 +237,14 @@ func orUnknown(s string) string {
 }
 
 // planScheme is the scheme to propose for a domain: the one it seems to
-// use, or the default.
+// use (hash when its placement fits both, so that nothing moves), or the
+// default.
 func planScheme(d DomainReport) string {
 	switch {
 	case strings.HasPrefix(d.Scheme, "prefix:"), strings.HasPrefix(d.Scheme, "hash:"):
 		return d.Scheme
+	case strings.HasPrefix(d.Scheme, "prefix or hash:"):
+		return strings.TrimPrefix(d.Scheme, "prefix or ")
 	case d.Scheme == "prefix" && len(d.Levels) > 0:
 		return fmt.Sprintf("prefix:%d", d.Levels[len(d.Levels)-1])
 	}
@@ -302,7 +316,8 @@ func touching(jobs []UnfinishedJob, path string) *UnfinishedJob {
 // findings about one domain propose the same plan: the scheme the domain
 // uses (prefix:1 when flat or unknown); when a subdirectory at depth L is
 // past its threshold, prefix:L+1 instead (a level more), or for a hash
-// scheme enough buckets to bring the crowded one to half its threshold.
+// scheme enough buckets to bring the crowded one to half its threshold
+// (never a prefix scheme for a domain that uses hash).
 func suggestSchemes(r *Report, overs []over) {
 	for i := range r.Domains {
 		r.Domains[i].Suggested = planScheme(r.Domains[i])
@@ -324,12 +339,16 @@ func suggestSchemes(r *Report, overs []over) {
 		if err != nil {
 			continue
 		}
+		used, err := ParseScheme(planScheme(*d))
+		if err != nil || used.Kind != s.Kind {
+			used = s
+		}
 		switch s.Kind {
 		case "prefix":
 			s.N = min(max(s.N, depth+1), MaxPrefixLevels)
 		case "hash":
 			half := max(o.thr.Entries/2, 1)
-			s.N = min(max(s.N, s.N*int((o.dir.Entries+int64(half)-1)/int64(half))), MaxHashBuckets)
+			s.N = min(max(s.N, used.N*int((o.dir.Entries+int64(half)-1)/int64(half))), MaxHashBuckets)
 		}
 		d.Suggested = s.String()
 	}

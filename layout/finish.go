@@ -22,6 +22,7 @@ func (w *walker) report() *Report {
 		Unreadable:        []PathError{},
 		Findings:          []Finding{},
 		Domains:           []DomainReport{},
+		Duplicates:        []Duplicate{},
 	}
 	w.smu.Lock()
 	defer w.smu.Unlock()
@@ -73,12 +74,6 @@ func (w *walker) report() *Report {
 			dr.LinkedAccounts += a.linked
 			dr.FlatAccounts += a.flat
 			dr.MntAccounts += a.mnt
-			dr.Misplaced += a.misplaced
-			for _, e := range a.examples {
-				if len(dr.MisplacedExamples) < maxExamples {
-					dr.MisplacedExamples = append(dr.MisplacedExamples, e)
-				}
-			}
 			dr.Directories += a.dirs
 			dr.Entries += a.entries
 			dr.Bytes += a.bytes
@@ -110,10 +105,17 @@ func (w *walker) report() *Report {
 		default:
 			dr.Storage = "mount-points"
 		}
-		dr.Scheme = d.scheme.String()
-		if d.scheme.prefix && len(dr.Levels) == 1 && d.scheme.hashN == 0 {
+		dr.SubdirAccounts = inSubs
+		dec := d.fit.decide(d.scheme, inSubs > 0)
+		dr.Misplaced, dr.MisplacedExamples = dec.misplace, append([]string(nil), dec.examples...)
+		dr.Scheme = dec.String()
+		if dec.prefix && dec.hashN == 0 && len(dr.Levels) == 1 {
 			dr.Scheme = "prefix:" + strconv.Itoa(dr.Levels[0])
 		}
+		// A name found twice is one account (the server sees one entry).
+		dr.Duplicates = d.nDup
+		dr.Accounts -= d.nDup
+		r.Duplicates = append(r.Duplicates, d.dups...)
 		if v := w.volumes[d.dev]; v != nil && d.dev != 0 {
 			dr.Filesystem = v.Filesystem
 		}
@@ -121,6 +123,11 @@ func (w *walker) report() *Report {
 		r.Domains = append(r.Domains, dr)
 		r.AccountsPerDomain[d.name] += dr.Accounts
 		r.Totals.Accounts += dr.Accounts
+		r.Totals.Duplicates += dr.Duplicates
+	}
+	sort.Slice(r.Duplicates, func(i, j int) bool { return r.Duplicates[i].Second < r.Duplicates[j].Second })
+	if len(r.Duplicates) > w.opt.MaxErrors {
+		r.Duplicates = r.Duplicates[:w.opt.MaxErrors]
 	}
 	sort.SliceStable(r.Domains, func(i, j int) bool {
 		a, b := r.Domains[i], r.Domains[j]

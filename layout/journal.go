@@ -196,8 +196,17 @@ func ReadJobs(base string) ([]UnfinishedJob, []DamagedJournal, []Leftover, error
 		}
 		job := UnfinishedJob{Journal: path, Command: "move", Started: lines[0].Time, Paths: []string{}}
 		finished, undo := false, false
+		swapped := map[int]bool{} // apply ops whose relocation got past its swap
 		var temps []string
 		for _, l := range lines {
+			if l.Kind == "move" {
+				switch l.Step {
+				case "swapped", "done":
+					swapped[l.Op] = true
+				case "rolled back":
+					delete(swapped, l.Op)
+				}
+			}
 			switch {
 			case l.Kind == journal.KindJob && l.Step == journal.StepEnd:
 				finished = true
@@ -219,6 +228,10 @@ func ReadJobs(base string) ([]UnfinishedJob, []DamagedJournal, []Leftover, error
 		if job.Command == "apply" {
 			job.Paths = append(job.Paths, planPaths(base, job.Plan)...)
 			job.Resume = "cgscale apply --resume " + shellQuote(job.Plan) + "   # or --undo to go back"
+			if len(swapped) > 0 {
+				// apply --undo refuses once a relocation has swapped.
+				job.Resume = "cgscale apply --resume " + shellQuote(job.Plan) + "   # a relocation has swapped: finish it"
+			}
 			if undo {
 				job.Command = "apply --undo"
 				job.Resume = "cgscale apply --undo " + shellQuote(job.Plan) + "   # again, to finish going back"

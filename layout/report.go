@@ -39,6 +39,9 @@ type Report struct {
 	// Unreadable lists directories that could not be read (at most
 	// WalkOptions.MaxErrors of them; Totals.Unreadable has the count).
 	Unreadable []PathError `json:"unreadable"`
+	// Duplicates lists account names found at two places in one domain
+	// (at most WalkOptions.MaxErrors; Totals.Duplicates has the count).
+	Duplicates []Duplicate `json:"duplicate_accounts"`
 	Findings   []Finding   `json:"findings"`
 	// Unfinished lists the runs of apply and move left unfinished (CGS016)
 	// and Leftovers the temporary directories of moves still in the store
@@ -62,9 +65,10 @@ type Totals struct {
 	Entries     int64 `json:"entries"`     // names in those directories
 	Bytes       int64 `json:"bytes,omitempty"`
 	Allocated   int64 `json:"allocated_bytes,omitempty"`
-	Untyped     int64 `json:"untyped_entries"` // entries the filesystem gave no type for (one lstat each)
-	Vanished    int64 `json:"vanished"`        // entries that disappeared during the walk
-	Unreadable  int64 `json:"unreadable"`      // directories that could not be read
+	Untyped     int64 `json:"untyped_entries"`    // entries the filesystem gave no type for (one lstat each)
+	Vanished    int64 `json:"vanished"`           // entries that disappeared during the walk
+	Unreadable  int64 `json:"unreadable"`         // directories that could not be read
+	Duplicates  int64 `json:"duplicate_accounts"` // account entries whose name is already in their domain (not in Accounts)
 	Links       int64 `json:"relocation_links"`
 }
 
@@ -72,9 +76,15 @@ type Totals struct {
 type DomainReport struct {
 	Name string `json:"name"`
 	Path string `json:"path"`
-	// Accounts counts account entries (<name>.macnt, <name>.mbox) in the
-	// domain directory, its *.sub subdirectories and *.mnt mount points.
-	Accounts       int64 `json:"accounts"`
+	// Accounts counts account names (<name>.macnt, <name>.mbox) in the
+	// domain directory, its *.sub subdirectories and *.mnt mount points,
+	// each name once.
+	Accounts int64 `json:"accounts"`
+	// Duplicates counts the entries whose name was already found at
+	// another place in the domain (finding CGS018); the counts below are
+	// of entries, duplicates included.
+	Duplicates     int64 `json:"duplicate_accounts"`
+	SubdirAccounts int64 `json:"subdir_accounts"` // in *.sub subdirectories
 	LinkedAccounts int64 `json:"linked_accounts"` // accounts that are symbolic links (not followed)
 	FlatAccounts   int64 `json:"flat_accounts"`   // directly in the domain directory
 	MntAccounts    int64 `json:"mnt_accounts"`    // under *.mnt mount points

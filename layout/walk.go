@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cgscale/cgscale/errs"
+	"github.com/cgscale/cgscale/internal/journal"
 )
 
 // Defaults of the audit rules (the vendor's advice): a directory holding
@@ -185,6 +186,14 @@ type domainInfo struct {
 	relocated  string
 	dangling   bool
 	scheme     placement
+
+	// Account tallies shared by the workers, under amu: placement and
+	// names (to find duplicates). See fit and nameSet for their memory.
+	amu   sync.Mutex
+	fit   fit
+	names nameSet
+	dups  []Duplicate // the first MaxErrors
+	nDup  int64
 }
 
 type walker struct {
@@ -392,8 +401,6 @@ type wstate struct {
 type domAgg struct {
 	accounts, linked, flat, mnt int64
 	levels                      [maxLevels + 1]int64
-	misplaced                   int64
-	examples                    []string
 	dirs, entries               int64
 	bytes, allocated            int64
 	largest                     DirCount
@@ -442,10 +449,11 @@ type container struct {
 	inMnt  bool
 	rel    string // path relative to the domain directory, "" for the domain itself
 	bucket int    // the number in the name of a one-level hash subdirectory, or -1
+	dir    int    // index in the domain's nameSet, -1 until its first account
 }
 
 func (s *wstate) container(d *domainInfo, j job) container {
-	c := container{bucket: -1}
+	c := container{bucket: -1, dir: -1}
 	if len(j.path) <= len(d.path) {
 		return c
 	}
@@ -508,7 +516,7 @@ func (s *wstate) walkDir(parent *dirHandle, name string, j job) {
 	}
 
 	var dom *domainInfo
-	var c container
+	c := container{bucket: -1, dir: -1}
 	if j.dom >= 0 {
 		dom = w.domain(j.dom)
 		if j.kind.holdsAccounts() {
@@ -570,6 +578,9 @@ func (s *wstate) walkDir(parent *dirHandle, name string, j job) {
 		}
 		if typ != typeDir && typ != typeLink && !j.kind.isContainer() {
 			return nil // the common case: a file inside an account or mailbox
+		}
+		if j.kind == KindBase && string(nm) == journal.StateDir {
+			return nil // cgscale's own state, read by ReadJobs, not store data
 		}
 		k := classify(j.kind, nm, typ)
 		isLink := typ == typeLink
@@ -726,13 +737,22 @@ func (s *wstate) account(h *dirHandle, j job, dom *domainInfo, c *container, nm 
 		a.flat++
 	default:
 		a.levels[min(len(c.subs), maxLevels)]++
-		if dom.scheme.known() && !dom.scheme.placed(c, bareName(nm, k)) {
-			a.misplaced++
-			if len(a.examples) < maxExamples {
-				a.examples = append(a.examples, c.rel+"/"+string(nm))
-			}
+	}
+	bare := bareName(nm, k)
+	dom.amu.Lock()
+	if c.dir < 0 {
+		c.dir = dom.names.dirIndex(j.path)
+	}
+	if other := dom.names.add(bare, nm, c.dir); other != "" {
+		dom.nDup++
+		if len(dom.dups) < s.w.opt.MaxErrors {
+			dom.dups = append(dom.dups, Duplicate{Domain: dom.name, Name: string(bare), First: other, Second: j.path + "/" + string(nm)})
 		}
 	}
+	if !c.inMnt && len(c.subs) > 0 && dom.scheme.known() {
+		dom.fit.add(dom.scheme, c, bare, nm)
+	}
+	dom.amu.Unlock()
 	if isLink {
 		a.linked++
 		if _, err := h.stat(string(nm)); err != nil {

@@ -139,7 +139,7 @@ func TestWalkSampleStore(t *testing.T) {
 		"flat.test":    {4, "flat", []int{}, ""},
 		"p1.test":      {4, "subdirectories", []int{1}, "prefix:1"},
 		"p2.test":      {2, "subdirectories", []int{2}, "prefix:2"},
-		"h4.test":      {8, "subdirectories", []int{1}, "prefix or hash:4"}, // 0.sub..3.sub fit both
+		"h4.test":      {8, "subdirectories", []int{1}, "hash:4"}, // 0.sub..3.sub: where the accounts are says hash
 		"mixed.test":   {2, "mixed", []int{1}, "prefix:1"},
 		"mnt.test":     {2, "flat", []int{}, ""},
 		"example.test": {1, "flat", []int{}, ""},

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"github.com/cgscale/cgscale/fsbench"
 	"github.com/cgscale/cgscale/internal/human"
 	"github.com/cgscale/cgscale/internal/plural"
+	"github.com/cgscale/cgscale/internal/rawjson"
 	"github.com/cgscale/cgscale/layout"
 )
 
@@ -118,9 +118,12 @@ Examples:
 			return err
 		}
 		if *asJSON {
-			enc := json.NewEncoder(e.stdout)
-			enc.SetIndent("", "  ")
-			if werr := enc.Encode(r); werr != nil {
+			// Paths keep their bytes: {"b64": ...} where not UTF-8.
+			b, werr := rawjson.MarshalIndent(r, "", "  ")
+			if werr == nil {
+				_, werr = e.stdout.Write(append(b, '\n'))
+			}
+			if werr != nil {
 				return errs.New(errs.Failed, "write report", "", werr, "")
 			}
 		} else {
@@ -270,9 +273,10 @@ func printScan(w io.Writer, r *layout.Report, profile string, maxFlat int) {
 	if len(r.Relocations) > 0 {
 		fmt.Fprintf(w, "\nLinks:\n")
 		for _, l := range r.Relocations {
-			where := l.Resolved
-			if where == "" {
-				where = l.Text
+			// What the link says, and where it leads when that differs.
+			where := l.Text
+			if l.Resolved != "" && l.Resolved != l.Text {
+				where += " (resolves to " + l.Resolved + ")"
 			}
 			fs := ""
 			if l.Filesystem != "" {
