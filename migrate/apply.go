@@ -14,6 +14,7 @@ import (
 
 	"github.com/cgscale/cgscale/errs"
 	"github.com/cgscale/cgscale/internal/plural"
+	"github.com/cgscale/cgscale/layout"
 )
 
 // Journal record kinds and option keys used by apply. A job is one apply
@@ -109,6 +110,9 @@ func checkStore(p *Plan, opt ApplyOptions) error {
 	if err := unix.Statfs(p.Base, &sfs); err == nil && readOnlyFS(&sfs) {
 		return errs.Errorf(errs.Refused, "check store", p.Base, "remount the store read-write, then apply", "the store is on a read-only filesystem")
 	}
+	if err := checkRecordedVolumes(p); err != nil {
+		return err
+	}
 	for _, c := range p.Conversions {
 		dir := filepath.Join(p.Base, filepath.FromSlash(c.Dir))
 		if err := unix.Access(dir, unix.W_OK); err != nil {
@@ -116,6 +120,54 @@ func checkStore(p *Plan, opt ApplyOptions) error {
 				return stale(dir, "is missing")
 			}
 			return errs.New(errs.Refused, "check store", dir, err, "run as root or as the server's user; the store must be writable")
+		}
+	}
+	return nil
+}
+
+// checkRecordedVolumes refuses a conversion through a relocation link
+// that cgscale move made when the link now lands on another filesystem
+// than the move recorded (its volume is not mounted and a stray tree
+// stands at the target on the parent filesystem).
+func checkRecordedVolumes(p *Plan) error {
+	var recs []layout.RecordedRelocation
+	read := false
+	parent := func(path string) string {
+		dir, name := filepath.Split(filepath.Clean(path))
+		if real, err := filepath.EvalSymlinks(dir); err == nil {
+			dir = real
+		}
+		return filepath.Join(dir, name)
+	}
+	for _, c := range p.Conversions {
+		if c.LinkedTo == "" {
+			continue
+		}
+		if !read {
+			recs, _ = layout.ReadRelocations(p.Base) // an unreadable journal: the device check of the plan still holds
+			read = true
+		}
+		dir := filepath.Join(p.Base, filepath.FromSlash(c.Dir))
+		for _, r := range recs {
+			if parent(r.Src) != parent(dir) {
+				continue
+			}
+			var st unix.Stat_t
+			var sfs unix.Statfs_t
+			if unix.Stat(dir, &st) != nil || unix.Statfs(dir, &sfs) != nil {
+				continue // a dangling link: opening the container reports it
+			}
+			fsid := fmt.Sprintf("%08x%08x", uint32(sfs.Fsid.Val[0]), uint32(sfs.Fsid.Val[1]))
+			usable := func(s string) bool { return strings.Trim(s, "0") != "" }
+			same := uint64(st.Dev) == r.Dev
+			if usable(fsid) && usable(r.FSID) {
+				same = fsid == r.FSID
+			}
+			if !same {
+				return errs.Errorf(errs.Refused, "check store", dir, "mount the volume that holds "+r.Dst+", then apply (nothing was changed)",
+					"the relocation link lands on another filesystem (device %s, filesystem id %s) than cgscale move recorded (%s on device %s, filesystem id %s): its volume is not mounted",
+					devString(uint64(st.Dev)), fsid, r.Dst, devString(r.Dev), r.FSID)
+			}
 		}
 	}
 	return nil

@@ -143,6 +143,7 @@ func BuildPlan(ctx context.Context, base string, req PlanRequest, now time.Time)
 			return nil, rep, err
 		}
 		p.Problems = append(p.Problems, probs...)
+		p.Problems = append(p.Problems, offVolume(p.Base, rep, d.Path)...)
 		p.AddConversion(c, want[n])
 	}
 	if domainsScheme != nil {
@@ -310,6 +311,36 @@ func accountContainer(base string, d *layout.DomainReport, accts []layout.Accoun
 	}
 	fillPresent(d.Path, &c, s)
 	return c, probs, nil
+}
+
+// offVolume returns a blocking problem for each relocation link made by
+// cgscale move at dir or above it that now lands on another filesystem
+// than the move recorded (scan's CGS013): the volume is not mounted and
+// whatever stands at the link's target on the parent filesystem is not
+// the domain. Converting it would rearrange the wrong tree.
+func offVolume(base string, rep *layout.Report, dir string) []Problem {
+	var probs []Problem
+	for _, rl := range rep.Relocations {
+		if !rl.Moved || rl.Recorded == nil || (dir != rl.Link && !strings.HasPrefix(dir, rl.Link+"/")) {
+			continue
+		}
+		rel, ok := relTo(base, rl.Link)
+		if !ok {
+			rel = rl.Link
+		}
+		now := rl.Filesystem
+		if rl.MountPoint != "" {
+			now += " mounted at " + rl.MountPoint
+		}
+		probs = append(probs, Problem{Code: "off-volume", Path: rel, Blocking: true,
+			Detail: fmt.Sprintf("is a relocation link that cgscale move made onto %s (device %s, filesystem id %s), but it now lands on %s (%s, device %s, filesystem id %s): the volume is not mounted; mount the volume that holds %s, then plan again",
+				rl.Recorded.Dst, devString(rl.Recorded.Dev), rl.Recorded.FSID, rl.Resolved, strings.TrimSpace(now), devString(rl.Device), rl.FSID, rl.Recorded.Dst)})
+	}
+	return probs
+}
+
+func devString(dev uint64) string {
+	return fmt.Sprintf("%d:%d", unix.Major(dev), unix.Minor(dev))
 }
 
 // linkAbove returns the first directory of sub (relative to dir) that is
