@@ -22,6 +22,11 @@ func moveOptions(p *Plan, i int, opt ApplyOptions) MoveOptions {
 	mo.Src = filepath.Join(p.Base, filepath.FromSlash(op.Source))
 	mo.VolumeDir = op.Target
 	mo.Force = opt.Force
+	for _, r := range p.Relocations {
+		if r.Source == op.Source {
+			mo.RewriteRelativeLinks = r.RewriteRelativeLinks
+		}
+	}
 	if mo.Jobs < 1 {
 		mo.Jobs = runtime.NumCPU()
 	}

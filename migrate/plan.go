@@ -123,6 +123,10 @@ type Relocation struct {
 	FreeBytes   int64  `json:"free_bytes"`
 	FreeInodes  int64  `json:"free_inodes"`
 	InodesKnown bool   `json:"inodes_known"`
+	// RewriteRelativeLinks: relative links inside Source that lead out
+	// of it get their absolute targets in the copy (plan
+	// --rewrite-relative-links); without it such links block the plan.
+	RewriteRelativeLinks bool `json:"rewrite_relative_links,omitempty"`
 }
 
 // TargetCheck is the free space of one filesystem the plan writes to.

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cgscale/cgscale/errs"
+	"github.com/cgscale/cgscale/internal/plural"
 	"github.com/cgscale/cgscale/layout"
 )
 
@@ -55,7 +56,7 @@ func BuildPlan(ctx context.Context, base string, req PlanRequest, now time.Time)
 	// domains named, the walk picks them out; planning every finding, the
 	// first walk keeps the flat ones and a second walk, only when a
 	// domain needs it, the others.
-	moving, rep, err := collect(ctx, base, req.Walk, req.Domains)
+	moving, links, rep, err := collect(ctx, base, req.Walk, req.Domains)
 	if err != nil {
 		return nil, rep, err
 	}
@@ -110,7 +111,7 @@ func BuildPlan(ctx context.Context, base string, req PlanRequest, now time.Time)
 			}
 		}
 		if again {
-			if moving, rep, err = collect(ctx, base, req.Walk, want); err != nil {
+			if moving, links, rep, err = collect(ctx, base, req.Walk, want); err != nil {
 				return nil, rep, err
 			}
 		}
@@ -144,6 +145,15 @@ func BuildPlan(ctx context.Context, base string, req PlanRequest, now time.Time)
 		}
 		p.Problems = append(p.Problems, probs...)
 		p.Problems = append(p.Problems, offVolume(p.Base, rep, d.Path)...)
+		roots := map[string]bool{}
+		for _, m := range c.Members {
+			for _, e := range m.Entries {
+				if e.IsDir {
+					roots[filepath.Join(d.Path, filepath.FromSlash(e.Name))] = true
+				}
+			}
+		}
+		p.Problems = append(p.Problems, escapingLinks(p.Base, d.Path, roots, links, "accounts")...)
 		p.AddConversion(c, want[n])
 	}
 	if domainsScheme != nil {
@@ -152,6 +162,14 @@ func BuildPlan(ctx context.Context, base string, req PlanRequest, now time.Time)
 			return nil, rep, err
 		}
 		p.Problems = append(p.Problems, probs...)
+		dir := filepath.Join(p.Base, layout.DomainsDir)
+		roots := map[string]bool{}
+		for _, m := range c.Members {
+			if e := m.Entries[0]; e.IsDir {
+				roots[filepath.Join(dir, e.Name)] = true
+			}
+		}
+		p.Problems = append(p.Problems, escapingLinks(p.Base, dir, roots, links, "domains")...)
 		p.AddConversion(c, *domainsScheme)
 	}
 	for _, r := range req.Relocations {
@@ -166,9 +184,17 @@ func BuildPlan(ctx context.Context, base string, req PlanRequest, now time.Time)
 // collect walks the store and returns, per domain directory, the accounts
 // to move: the flat ones and, for the domains in want, every one not
 // where want's scheme puts it. Accounts under *.mnt mount points stay.
-func collect(ctx context.Context, base string, wo layout.WalkOptions, want map[string]layout.Scheme) (map[string][]layout.Account, *layout.Report, error) {
+// It also returns the paths of the links the walk did not follow (inside
+// accounts and domains): a relative one may leave the entry it is in.
+func collect(ctx context.Context, base string, wo layout.WalkOptions, want map[string]layout.Scheme) (map[string][]layout.Account, []string, *layout.Report, error) {
 	var mu sync.Mutex
 	moving := map[string][]layout.Account{}
+	var links []string
+	wo.OnLink = func(p string) {
+		mu.Lock()
+		links = append(links, p)
+		mu.Unlock()
+	}
 	wo.OnAccount = func(a layout.Account) {
 		if a.InMnt {
 			return
@@ -185,9 +211,58 @@ func collect(ctx context.Context, base string, wo layout.WalkOptions, want map[s
 	}
 	rep, err := layout.Walk(ctx, base, wo)
 	if err != nil && errs.KindOf(err) != errs.Partial {
-		return nil, rep, err
+		return nil, nil, rep, err
 	}
-	return moving, rep, nil
+	return moving, links, rep, nil
+}
+
+// escapingLinks returns a blocking problem for container (absolute) when
+// links holds relative links inside the directories that move (roots,
+// absolute) whose target lies outside the directory they are in: moved
+// one level deeper, they would lead elsewhere. The rename keeps the
+// link's text; an absolute target keeps working.
+func escapingLinks(base, container string, roots map[string]bool, links []string, what string) []Problem {
+	var bad []string
+	for _, l := range links {
+		root := ""
+		for d := filepath.Dir(l); len(d) > len(container); d = filepath.Dir(d) {
+			if roots[d] {
+				root = d
+				break
+			}
+		}
+		if root == "" {
+			continue
+		}
+		text, err := os.Readlink(l)
+		if err != nil || filepath.IsAbs(text) {
+			continue
+		}
+		if t := filepath.Join(filepath.Dir(l), text); t == root || strings.HasPrefix(t, root+"/") {
+			continue
+		}
+		rel, ok := relTo(base, l)
+		if !ok {
+			rel = l
+		}
+		bad = append(bad, rel+" -> "+text)
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	sort.Strings(bad)
+	shown := bad[:min(len(bad), 5)]
+	more := ""
+	if len(bad) > len(shown) {
+		more = fmt.Sprintf(" and %d more", len(bad)-len(shown))
+	}
+	rel, ok := relTo(base, container)
+	if !ok {
+		rel = container
+	}
+	return []Problem{{Code: "relative-links-out", Path: rel, Blocking: true,
+		Detail: fmt.Sprintf("%s inside the %s that move: %s%s. Each points out of the entry it is in and would lead elsewhere one level deeper; make it absolute (ln -sfn /absolute/target LINK), then plan again",
+			plural.N(len(bad), "relative link", ""), what, strings.Join(shown, ", "), more)}}
 }
 
 // targetRel is where scheme s puts account a, relative to its domain.
@@ -428,7 +503,7 @@ func preflightRelocation(ctx context.Context, base string, r Relocation) (Reloca
 		return r, []Problem{{Code: "not-found", Path: r.Source, Blocking: true, Detail: err.Error()}}
 	}
 	var probs []Problem
-	mp, err := PlanMove(ctx, MoveOptions{Src: src, VolumeDir: r.Volume, skipSpaceCheck: true})
+	mp, err := PlanMove(ctx, MoveOptions{Src: src, VolumeDir: r.Volume, RewriteRelativeLinks: r.RewriteRelativeLinks, skipSpaceCheck: true})
 	if mp != nil {
 		r.Dest = mp.Dest
 		r.Files, r.Dirs, r.Bytes, r.Inodes = mp.Totals.Files, mp.Totals.Dirs, mp.Totals.Bytes, mp.Totals.Inodes
