@@ -197,7 +197,7 @@ func Apply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, error)
 	if path, recs, err := planJournal(p); err != nil {
 		return nil, err
 	} else if path != "" && lastNote(recs) == noteDone {
-		return nil, errs.Errorf(errs.Refused, "check plan", path, "`cgscale apply --undo PLAN` goes back", "this plan was already applied")
+		return nil, errs.Errorf(errs.Refused, "check plan", path, "`"+p.applyCmd("--undo")+"` goes back", "this plan was already applied")
 	}
 	x := newExecutor(p)
 	defer x.close()
@@ -289,7 +289,11 @@ func refuseUnfinished(base string) error {
 		if len(recs) == 0 {
 			continue // created, never begun: nothing was changed
 		}
-		hint := "finish it first: `cgscale apply --resume PLAN` or `cgscale apply --undo PLAN`"
+		plan := "PLAN"
+		if c := recs[0].Opts[optPlanCopy]; c != "" {
+			plan = layout.ShellQuote(c)
+		}
+		hint := "finish it first: `cgscale apply --resume " + plan + "` or `cgscale apply --undo " + plan + "`"
 		if !isApplyJob(recs) {
 			hint = "finish it first: `cgscale move --resume " + base + "` (or --abort)"
 		}
@@ -367,11 +371,11 @@ func ResumeApply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, 
 		if path != "" {
 			what = "the apply of this plan finished (" + lastNote(recs) + "); nothing to resume"
 		}
-		return nil, errs.Errorf(errs.Refused, "resume", p.Base, "run `cgscale apply PLAN` to start, or --undo to go back", "%s", what)
+		return nil, errs.Errorf(errs.Refused, "resume", p.Base, "run `"+p.applyCmd("")+"` to start, or --undo to go back", "%s", what)
 	}
 	for _, r := range recs {
 		if r.Kind == kindUndo {
-			return nil, errs.Errorf(errs.Refused, "resume", path, "run `cgscale apply --undo PLAN` again to finish going back", "an undo of this plan was interrupted")
+			return nil, errs.Errorf(errs.Refused, "resume", path, "run `"+p.applyCmd("--undo")+"` again to finish going back", "an undo of this plan was interrupted")
 		}
 	}
 	// Every batch before the last one begun was flushed before it began.
@@ -421,7 +425,7 @@ func UndoApply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, er
 	}
 	defer lock.Unlock()
 	if path == "" {
-		return nil, errs.Errorf(errs.Refused, "undo", p.Base, "nothing was changed, so there is nothing to undo; `cgscale apply PLAN` carries the plan out",
+		return nil, errs.Errorf(errs.Refused, "undo", p.Base, "nothing was changed, so there is nothing to undo; `"+p.applyCmd("")+"` carries the plan out",
 			"this plan was never applied to this store")
 	}
 	if Finished(recs) && lastNote(recs) == noteUndone {

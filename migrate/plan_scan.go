@@ -49,6 +49,13 @@ func BuildPlan(ctx context.Context, base string, req PlanRequest, now time.Time)
 	if err := CheckServerBase("plan", base); err != nil {
 		return nil, nil, err
 	}
+	// A plan made while a run is unfinished would be made from a half
+	// changed store.
+	if jobs, _, _ := layout.ReadJobs(base); len(jobs) > 0 {
+		j := jobs[0]
+		return nil, nil, errs.Errorf(errs.Refused, "plan", j.Journal, "finish it first: "+j.Resume+"; then plan again",
+			"a run of cgscale %s on this store (started %s) is unfinished", j.Command, j.Started.Local().Format("2006-01-02 15:04:05"))
+	}
 	explicit := len(req.Domains) > 0 || req.DomainsScheme != nil || len(req.Relocations) > 0
 	// The accounts to move: flat ones, and those in a subdirectory other
 	// than the one the wanted scheme gives (misplaced, or a scheme
@@ -78,6 +85,9 @@ func BuildPlan(ctx context.Context, base string, req PlanRequest, now time.Time)
 	for name, s := range req.Domains {
 		if byName[name] == nil {
 			return nil, rep, errs.Errorf(errs.BadInput, "plan", base, "run `cgscale scan` to list the domains", "no domain %q in this store", name)
+		}
+		if err := aliasLink(rep, byName[name]); err != nil {
+			return nil, rep, err
 		}
 		want[name] = s
 	}
@@ -173,6 +183,16 @@ func BuildPlan(ctx context.Context, base string, req PlanRequest, now time.Time)
 		p.AddConversion(c, *domainsScheme)
 	}
 	for _, r := range req.Relocations {
+		// The renames change what lies inside a converted container:
+		// a relocation there would be sized (and its source found)
+		// before them.
+		for _, c := range p.Conversions {
+			if strings.HasPrefix(r.Source, c.Dir+"/") {
+				return nil, rep, errs.Errorf(errs.Usage, "plan", filepath.Join(p.Base, filepath.FromSlash(r.Source)),
+					fmt.Sprintf("plan and apply the conversion of %s first, then plan the relocation: cgscale plan --relocate %s=%s %s", c.Dir, r.Source, r.Volume, p.Base),
+					"--relocate %s lies inside %s, which this plan converts into subdirectories; one plan cannot do both", r.Source, c.Dir)
+			}
+		}
 		r, probs := preflightRelocation(ctx, p.Base, r)
 		p.Problems = append(p.Problems, probs...)
 		p.AddRelocation(r)
@@ -210,6 +230,9 @@ func collect(ctx context.Context, base string, wo layout.WalkOptions, want map[s
 		mu.Unlock()
 	}
 	rep, err := layout.Walk(ctx, base, wo)
+	if errs.KindOf(err) == errs.Interrupted {
+		return nil, nil, rep, errs.New(errs.Interrupted, "plan", base, ctx.Err(), "no plan was written; run the plan again")
+	}
 	if err != nil && errs.KindOf(err) != errs.Partial {
 		return nil, nil, rep, err
 	}
@@ -386,6 +409,30 @@ func accountContainer(base string, d *layout.DomainReport, accts []layout.Accoun
 	}
 	fillPresent(d.Path, &c, s)
 	return c, probs, nil
+}
+
+// aliasLink refuses domain d when its directory is a link to another
+// place inside the store (an alias of another domain, which the walk does
+// not follow): converting it would mean converting that domain, under
+// another name. The error names the domain the link leads to.
+func aliasLink(rep *layout.Report, d *layout.DomainReport) error {
+	for _, rl := range rep.Relocations {
+		if rl.Link != d.Path || rl.Status != "inside" {
+			continue
+		}
+		target := rl.Resolved
+		if target == "" {
+			target = rl.Text
+		}
+		real := filepath.Base(target)
+		where := target
+		if rel, ok := relTo(rep.Base, target); ok {
+			where = rel
+		}
+		return errs.Errorf(errs.Refused, "plan", d.Path, fmt.Sprintf("plan the domain it leads to: --domain %s", real),
+			"domain %s is a link to %s inside this store (domain %s), not a directory of its own", d.Name, where, real)
+	}
+	return nil
 }
 
 // offVolume returns a blocking problem for each relocation link made by

@@ -114,7 +114,7 @@ func WriteSummary(w io.Writer, p *Plan) error {
 		if len(p.Blocking()) > 0 {
 			b.WriteString("\nThis plan cannot be applied until the blocking problems are solved; then plan again.\n")
 		} else {
-			b.WriteString("\nTo carry it out: stop the server, run `cgscale apply PLAN`, change the server settings above, restart, spot check.\n")
+			b.WriteString("\nTo carry it out: stop the server, run `" + p.applyCmd("") + "`, change the server settings above, restart, spot check.\n")
 		}
 	}
 	_, err := io.WriteString(w, b.String())

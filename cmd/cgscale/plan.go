@@ -120,6 +120,9 @@ Examples:
 		if err != nil {
 			return err
 		}
+		if *out != "" && *out != "-" {
+			p.File, _ = filepath.Abs(*out)
+		}
 		if *out != "" {
 			if err := migrate.WritePlan(p, *out, e.stdout); err != nil {
 				return err
