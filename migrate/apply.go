@@ -180,8 +180,15 @@ func Apply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, error)
 	res := &ApplyResult{Mode: "apply"}
 	countOps(p, res)
 	if b := p.Blocking(); len(b) > 0 {
-		return nil, errs.Errorf(errs.Refused, "check plan", filepath.Join(p.Base, filepath.FromSlash(b[0].Path)),
-			"solve the problem, then make a new plan", "the plan has %s; first: %s: %s", plural.N(len(b), "blocking problem", ""), b[0].Code, b[0].Detail)
+		where := b[0].Path // relative to the base, or absolute (a target filesystem)
+		if !filepath.IsAbs(where) {
+			where = filepath.Join(p.Base, filepath.FromSlash(where))
+		}
+		hint := "solve the problem, then make a new plan"
+		if b[0].Code == "space" {
+			hint = "free space (or inodes) on that filesystem, then make a new plan"
+		}
+		return nil, errs.Errorf(errs.Refused, "check plan", where, hint, "the plan has %s; first: %s: %s", plural.N(len(b), "blocking problem", ""), b[0].Code, b[0].Detail)
 	}
 	if err := checkStore(p, opt); err != nil {
 		return nil, err
@@ -209,21 +216,22 @@ func Apply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, error)
 			return nil, err
 		}
 	}
+	again := p.applyCmd("")
 	copyPath, err := savePlan(p)
 	if err != nil {
-		return nil, err
+		return nil, noSpace(err, "save plan copy", filepath.Join(p.Base, StateDir, plansSubdir), again)
 	}
 	j, err := CreateJournal(p.Base)
 	if err != nil {
-		return nil, err
+		return nil, noSpace(err, "create journal", filepath.Join(p.Base, StateDir), again)
 	}
 	defer j.Close()
 	res.Journal = j.Path
 	if err := j.Append(Record{Kind: "job", Step: StepBegin, Opts: map[string]string{optCommand: "apply", optPlanSum: p.Checksum, optPlanCopy: copyPath}}); err != nil {
-		return nil, err
+		return nil, discardJournal(j, err, again)
 	}
 	if err := writePointer(p, j.Path); err != nil {
-		return nil, err
+		return nil, discardJournal(j, err, again)
 	}
 	return finishRun(ctx, p, x, j, nil, 0, opt, res)
 }
@@ -457,27 +465,34 @@ func UndoApply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, er
 	}
 	end = min(end, len(p.Ops))
 	var j *Journal
+	again := p.applyCmd("--undo")
 	if Finished(recs) {
-		// A finished job's journal is closed; the undo is a new job.
+		// A finished job's journal is closed; the undo is a new job. The
+		// pointer names it once its first records are written: until
+		// then, a failure (a full disk) removes it and changes nothing.
 		if j, err = CreateJournal(p.Base); err != nil {
-			return nil, err
+			return nil, noSpace(err, "create journal", filepath.Join(p.Base, StateDir), again)
 		}
 		if err := j.Append(Record{Kind: "job", Step: StepBegin, Opts: map[string]string{optCommand: "apply", optPlanSum: p.Checksum, optEnd: strconv.Itoa(end)}}); err != nil {
-			j.Close()
-			return nil, err
+			return nil, discardJournal(j, err, again)
+		}
+		if err := j.Append(Record{Kind: kindUndo, Step: StepBegin, Opts: map[string]string{optEnd: strconv.Itoa(end)}}); err != nil {
+			return nil, discardJournal(j, err, again)
 		}
 		if err := writePointer(p, j.Path); err != nil {
-			j.Close()
+			return nil, discardJournal(j, err, again)
+		}
+	} else {
+		if j, _, err = OpenJournal(path); err != nil {
 			return nil, err
 		}
-	} else if j, _, err = OpenJournal(path); err != nil {
-		return nil, err
+		if err := j.Append(Record{Kind: kindUndo, Step: StepBegin, Opts: map[string]string{optEnd: strconv.Itoa(end)}}); err != nil {
+			j.Close()
+			return nil, noSpace(err, "write journal", j.Path, again)
+		}
 	}
 	defer j.Close()
 	res.Journal = j.Path
-	if err := j.Append(Record{Kind: kindUndo, Step: StepBegin, Opts: map[string]string{optEnd: strconv.Itoa(end)}}); err != nil {
-		return nil, err
-	}
 	if opt.Counters != nil {
 		opt.Counters.Total.Store(int64(end))
 	}
@@ -503,6 +518,35 @@ func UndoApply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, er
 			"%s not empty and kept", plural.N(len(kept), "subdirectory was", "subdirectories were"))
 	}
 	return res, nil
+}
+
+// noSpace rewrites err, when it says the store's volume is full, into one
+// error naming op and path once, with the way on: nothing was changed,
+// free space and run again (the command again).
+func noSpace(err error, op, path, again string) error {
+	if err == nil || !isNoSpace(err) {
+		return err
+	}
+	var cause error = unix.ENOSPC
+	var en unix.Errno
+	if errors.As(err, &en) {
+		cause = en
+	}
+	return errs.New(errs.Failed, op, path, cause, "free space on the store's volume, then run `"+again+"` again; nothing was changed")
+}
+
+// discardJournal closes and removes a journal whose first records could
+// not be written: the run changed nothing, and a journal left behind
+// would look like an unfinished run that resume cannot use.
+func discardJournal(j *Journal, err error, again string) error {
+	j.Close()
+	if rmErr := os.Remove(j.Path); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
+		return errs.New(errs.Failed, "write journal", j.Path, causeOnly(err), "nothing was changed; remove "+j.Path+", free space on the store's volume, then run `"+again+"` again")
+	}
+	if isNoSpace(err) {
+		return noSpace(err, "write journal", j.Path, again)
+	}
+	return err
 }
 
 func planID(p *Plan) string {

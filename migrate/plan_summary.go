@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"fmt"
+	"github.com/cgscale/cgscale/layout"
 	"io"
 	"strings"
 
@@ -37,6 +38,9 @@ func WriteSummary(w io.Writer, p *Plan) error {
 		b.WriteString("\n")
 		if len(c.Examples) > 0 {
 			b.WriteString("  spot check after restarting the server:\n")
+			if c.Domain == layout.MainDomainName && c.Entity == EntityAccounts {
+				fmt.Fprintf(&b, "    (put the server's Main Domain name in place of %s)\n", MainDomainPlaceholder)
+			}
 			for _, ex := range c.Examples {
 				if ex.Address != "" {
 					fmt.Fprintf(&b, "    GETACCOUNTLOCATION %s   -> %s\n", ex.Address, ex.NewPath)
