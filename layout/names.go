@@ -19,3 +19,7 @@ const (
 	InfoSuffix     = ".info"     // single-mailbox account info sibling
 	DefaultBase    = "/var/CommuniGate"
 )
+
+// ShellQuote quotes s for a POSIX shell when it needs it, for the
+// commands that reports and hints print.
+func ShellQuote(s string) string { return shellQuote(s) }

@@ -55,6 +55,10 @@ type WalkOptions struct {
 	// particular order. It is the way to enumerate accounts: it streams,
 	// so memory stays flat however large the store.
 	OnAccount func(Account)
+	// OnLink, when set, is called with the path of every symbolic link
+	// the walk does not follow (those inside accounts and mailboxes,
+	// among others), from the walking goroutines.
+	OnLink func(path string)
 	// Identify, when set, names the filesystem holding path; its answers
 	// fill the filesystem columns of the report.
 	Identify func(path string) Filesystem
@@ -631,6 +635,9 @@ func (s *wstate) walkDir(parent *dirHandle, name string, j job) {
 			s.enter(h, string(nm), j, k, false)
 		case isLink:
 			// Links elsewhere are entries, never followed.
+			if w.opt.OnLink != nil {
+				w.opt.OnLink(j.path + "/" + string(nm))
+			}
 		case typ == typeDir:
 			ck := KindOther
 			if k == KindQueue || k == KindMailboxDir || k == KindDomainSettings {

@@ -16,6 +16,7 @@ import (
 	"github.com/cgscale/cgscale/internal/durable"
 	"github.com/cgscale/cgscale/internal/journal"
 	"github.com/cgscale/cgscale/internal/plural"
+	"github.com/cgscale/cgscale/layout"
 )
 
 // Journal record kinds and option keys used by apply. A job is one apply
@@ -111,6 +112,9 @@ func checkStore(p *Plan, opt ApplyOptions) error {
 	if err := unix.Statfs(p.Base, &sfs); err == nil && readOnlyFS(&sfs) {
 		return errs.Errorf(errs.Refused, "check store", p.Base, "remount the store read-write, then apply", "the store is on a read-only filesystem")
 	}
+	if err := checkRecordedVolumes(p); err != nil {
+		return err
+	}
 	for _, c := range p.Conversions {
 		dir := filepath.Join(p.Base, filepath.FromSlash(c.Dir))
 		if err := unix.Access(dir, unix.W_OK); err != nil {
@@ -123,6 +127,54 @@ func checkStore(p *Plan, opt ApplyOptions) error {
 	return nil
 }
 
+// checkRecordedVolumes refuses a conversion through a relocation link
+// that cgscale move made when the link now lands on another filesystem
+// than the move recorded (its volume is not mounted and a stray tree
+// stands at the target on the parent filesystem).
+func checkRecordedVolumes(p *Plan) error {
+	var recs []layout.RecordedRelocation
+	read := false
+	parent := func(path string) string {
+		dir, name := filepath.Split(filepath.Clean(path))
+		if real, err := filepath.EvalSymlinks(dir); err == nil {
+			dir = real
+		}
+		return filepath.Join(dir, name)
+	}
+	for _, c := range p.Conversions {
+		if c.LinkedTo == "" {
+			continue
+		}
+		if !read {
+			recs, _ = layout.ReadRelocations(p.Base) // an unreadable journal: the device check of the plan still holds
+			read = true
+		}
+		dir := filepath.Join(p.Base, filepath.FromSlash(c.Dir))
+		for _, r := range recs {
+			if parent(r.Src) != parent(dir) {
+				continue
+			}
+			var st unix.Stat_t
+			var sfs unix.Statfs_t
+			if unix.Stat(dir, &st) != nil || unix.Statfs(dir, &sfs) != nil {
+				continue // a dangling link: opening the container reports it
+			}
+			fsid := fmt.Sprintf("%08x%08x", uint32(sfs.Fsid.Val[0]), uint32(sfs.Fsid.Val[1]))
+			usable := func(s string) bool { return strings.Trim(s, "0") != "" }
+			same := uint64(st.Dev) == r.Dev
+			if usable(fsid) && usable(r.FSID) {
+				same = fsid == r.FSID
+			}
+			if !same {
+				return errs.Errorf(errs.Refused, "check store", dir, "mount the volume that holds "+r.Dst+", then apply (nothing was changed)",
+					"the relocation link lands on another filesystem (device %s, filesystem id %s) than cgscale move recorded (%s on device %s, filesystem id %s): its volume is not mounted",
+					devString(uint64(st.Dev)), fsid, r.Dst, devString(r.Dev), r.FSID)
+			}
+		}
+	}
+	return nil
+}
+
 // Apply carries out a plan read with ReadPlan: every check first (store,
 // server, problems, lock, no unfinished run, every source as planned),
 // then the operations in journaled batches, then the verification.
@@ -130,8 +182,15 @@ func Apply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, error)
 	res := &ApplyResult{Mode: "apply"}
 	countOps(p, res)
 	if b := p.Blocking(); len(b) > 0 {
-		return nil, errs.Errorf(errs.Refused, "check plan", filepath.Join(p.Base, filepath.FromSlash(b[0].Path)),
-			"solve the problem, then make a new plan", "the plan has %s; first: %s: %s", plural.N(len(b), "blocking problem", ""), b[0].Code, b[0].Detail)
+		where := b[0].Path // relative to the base, or absolute (a target filesystem)
+		if !filepath.IsAbs(where) {
+			where = filepath.Join(p.Base, filepath.FromSlash(where))
+		}
+		hint := "solve the problem, then make a new plan"
+		if b[0].Code == "space" {
+			hint = "free space (or inodes) on that filesystem, then make a new plan"
+		}
+		return nil, errs.Errorf(errs.Refused, "check plan", where, hint, "the plan has %s; first: %s: %s", plural.N(len(b), "blocking problem", ""), b[0].Code, b[0].Detail)
 	}
 	if err := checkStore(p, opt); err != nil {
 		return nil, err
@@ -147,7 +206,7 @@ func Apply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, error)
 	if path, recs, err := planJournal(p); err != nil {
 		return nil, err
 	} else if path != "" && lastNote(recs) == noteDone {
-		return nil, errs.Errorf(errs.Refused, "check plan", path, "`cgscale apply --undo PLAN` goes back", "this plan was already applied")
+		return nil, errs.Errorf(errs.Refused, "check plan", path, "`"+p.applyCmd("--undo")+"` goes back", "this plan was already applied")
 	}
 	x := newExecutor(p)
 	defer x.close()
@@ -159,21 +218,22 @@ func Apply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, error)
 			return nil, err
 		}
 	}
+	again := p.applyCmd("")
 	copyPath, err := savePlan(p)
 	if err != nil {
-		return nil, err
+		return nil, noSpace(err, "save plan copy", filepath.Join(p.Base, StateDir, plansSubdir), again)
 	}
 	j, err := CreateJournal(p.Base)
 	if err != nil {
-		return nil, err
+		return nil, noSpace(err, "create journal", filepath.Join(p.Base, StateDir), again)
 	}
 	defer j.Close()
 	res.Journal = j.Path
 	if err := j.Append(Record{Kind: "job", Step: StepBegin, Opts: map[string]string{optCommand: "apply", optPlanSum: p.Checksum, optPlanCopy: copyPath}}); err != nil {
-		return nil, err
+		return nil, discardJournal(j, err, again)
 	}
 	if err := writePointer(p, j.Path); err != nil {
-		return nil, err
+		return nil, discardJournal(j, err, again)
 	}
 	return finishRun(ctx, p, x, j, nil, 0, opt, res)
 }
@@ -239,7 +299,11 @@ func refuseUnfinished(base string) error {
 		if len(recs) == 0 {
 			continue // created, never begun: nothing was changed
 		}
-		hint := "finish it first: `cgscale apply --resume PLAN` or `cgscale apply --undo PLAN`"
+		plan := "PLAN"
+		if c := recs[0].Opts[optPlanCopy]; c != "" {
+			plan = layout.ShellQuote(c)
+		}
+		hint := "finish it first: `cgscale apply --resume " + plan + "` or `cgscale apply --undo " + plan + "`"
 		if !isApplyJob(recs) {
 			hint = "finish it first: `cgscale move --resume " + base + "` (or --abort)"
 		}
@@ -317,11 +381,11 @@ func ResumeApply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, 
 		if path != "" {
 			what = "the apply of this plan finished (" + lastNote(recs) + "); nothing to resume"
 		}
-		return nil, errs.Errorf(errs.Refused, "resume", p.Base, "run `cgscale apply PLAN` to start, or --undo to go back", "%s", what)
+		return nil, errs.Errorf(errs.Refused, "resume", p.Base, "run `"+p.applyCmd("")+"` to start, or --undo to go back", "%s", what)
 	}
 	for _, r := range recs {
 		if r.Kind == kindUndo {
-			return nil, errs.Errorf(errs.Refused, "resume", path, "run `cgscale apply --undo PLAN` again to finish going back", "an undo of this plan was interrupted")
+			return nil, errs.Errorf(errs.Refused, "resume", path, "run `"+p.applyCmd("--undo")+"` again to finish going back", "an undo of this plan was interrupted")
 		}
 	}
 	// Every batch before the last one begun was flushed before it began.
@@ -371,7 +435,7 @@ func UndoApply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, er
 	}
 	defer lock.Unlock()
 	if path == "" {
-		return nil, errs.Errorf(errs.Refused, "undo", p.Base, "nothing was changed, so there is nothing to undo; `cgscale apply PLAN` carries the plan out",
+		return nil, errs.Errorf(errs.Refused, "undo", p.Base, "nothing was changed, so there is nothing to undo; `"+p.applyCmd("")+"` carries the plan out",
 			"this plan was never applied to this store")
 	}
 	if Finished(recs) && lastNote(recs) == noteUndone {
@@ -403,27 +467,34 @@ func UndoApply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, er
 	}
 	end = min(end, len(p.Ops))
 	var j *Journal
+	again := p.applyCmd("--undo")
 	if Finished(recs) {
-		// A finished job's journal is closed; the undo is a new job.
+		// A finished job's journal is closed; the undo is a new job. The
+		// pointer names it once its first records are written: until
+		// then, a failure (a full disk) removes it and changes nothing.
 		if j, err = CreateJournal(p.Base); err != nil {
-			return nil, err
+			return nil, noSpace(err, "create journal", filepath.Join(p.Base, StateDir), again)
 		}
 		if err := j.Append(Record{Kind: "job", Step: StepBegin, Opts: map[string]string{optCommand: "apply", optPlanSum: p.Checksum, optEnd: strconv.Itoa(end)}}); err != nil {
-			j.Close()
-			return nil, err
+			return nil, discardJournal(j, err, again)
+		}
+		if err := j.Append(Record{Kind: kindUndo, Step: StepBegin, Opts: map[string]string{optEnd: strconv.Itoa(end)}}); err != nil {
+			return nil, discardJournal(j, err, again)
 		}
 		if err := writePointer(p, j.Path); err != nil {
-			j.Close()
+			return nil, discardJournal(j, err, again)
+		}
+	} else {
+		if j, _, err = OpenJournal(path); err != nil {
 			return nil, err
 		}
-	} else if j, _, err = OpenJournal(path); err != nil {
-		return nil, err
+		if err := j.Append(Record{Kind: kindUndo, Step: StepBegin, Opts: map[string]string{optEnd: strconv.Itoa(end)}}); err != nil {
+			j.Close()
+			return nil, noSpace(err, "write journal", j.Path, again)
+		}
 	}
 	defer j.Close()
 	res.Journal = j.Path
-	if err := j.Append(Record{Kind: kindUndo, Step: StepBegin, Opts: map[string]string{optEnd: strconv.Itoa(end)}}); err != nil {
-		return nil, err
-	}
 	if opt.Counters != nil {
 		opt.Counters.Total.Store(int64(end))
 	}
@@ -452,6 +523,35 @@ func UndoApply(ctx context.Context, p *Plan, opt ApplyOptions) (*ApplyResult, er
 }
 
 func planID(p *Plan) string { return journal.PlanID(p.Checksum) }
+
+// noSpace rewrites err, when it says the store's volume is full, into one
+// error naming op and path once, with the way on: nothing was changed,
+// free space and run again (the command again).
+func noSpace(err error, op, path, again string) error {
+	if err == nil || !isNoSpace(err) {
+		return err
+	}
+	var cause error = unix.ENOSPC
+	var en unix.Errno
+	if errors.As(err, &en) {
+		cause = en
+	}
+	return errs.New(errs.Failed, op, path, cause, "free space on the store's volume, then run `"+again+"` again; nothing was changed")
+}
+
+// discardJournal closes and removes a journal whose first records could
+// not be written: the run changed nothing, and a journal left behind
+// would look like an unfinished run that resume cannot use.
+func discardJournal(j *Journal, err error, again string) error {
+	j.Close()
+	if rmErr := os.Remove(j.Path); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
+		return errs.New(errs.Failed, "write journal", j.Path, causeOnly(err), "nothing was changed; remove "+j.Path+", free space on the store's volume, then run `"+again+"` again")
+	}
+	if isNoSpace(err) {
+		return noSpace(err, "write journal", j.Path, again)
+	}
+	return err
+}
 
 func pointerPath(p *Plan) string {
 	return filepath.Join(p.Base, StateDir, plansSubdir, planID(p)+".journal")

@@ -289,7 +289,7 @@ func (x *executor) run(ctx context.Context, from, end, batch int, log batchLog, 
 		for i := first; i < last; i++ {
 			if err := ctx.Err(); err != nil {
 				_ = x.flush()
-				return errs.New(errs.Interrupted, "apply", x.p.Base, err, "run `cgscale apply --resume PLAN` to finish, or --undo to go back")
+				return errs.New(errs.Interrupted, "apply", x.p.Base, err, "run `"+x.p.applyCmd("--resume")+"` to finish, or --undo to go back")
 			}
 			op := x.p.Ops[i]
 			if op.Op == OpRelocate {
@@ -320,7 +320,7 @@ func (x *executor) undo(ctx context.Context, end int, cnt *ApplyCounters) (kept 
 	for i := end - 1; i >= 0; i-- {
 		if err := ctx.Err(); err != nil {
 			_ = x.flush()
-			return kept, errs.New(errs.Interrupted, "undo", x.p.Base, err, "run `cgscale apply --undo PLAN` again to finish going back")
+			return kept, errs.New(errs.Interrupted, "undo", x.p.Base, err, "run `"+x.p.applyCmd("--undo")+"` again to finish going back")
 		}
 		op := x.p.Ops[i]
 		if cnt != nil {
@@ -393,7 +393,7 @@ func (x *executor) verify(end int) error {
 			return err
 		}
 		if s != stateDone {
-			return errs.Errorf(errs.Failed, "verify", x.abs(op.Target), "run `cgscale apply --resume PLAN`", "operation %d (%s %s) is not done", i+1, op.Op, path.Base(op.Target))
+			return errs.Errorf(errs.Failed, "verify", x.abs(op.Target), "run `"+x.p.applyCmd("--resume")+"`", "operation %d (%s %s) is not done", i+1, op.Op, path.Base(op.Target))
 		}
 	}
 	return nil

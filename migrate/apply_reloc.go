@@ -22,11 +22,16 @@ func moveOptions(p *Plan, i int, opt ApplyOptions) MoveOptions {
 	mo.Src = filepath.Join(p.Base, filepath.FromSlash(op.Source))
 	mo.VolumeDir = op.Target
 	mo.Force = opt.Force
+	for _, r := range p.Relocations {
+		if r.Source == op.Source {
+			mo.RewriteRelativeLinks = mo.RewriteRelativeLinks || r.RewriteRelativeLinks
+		}
+	}
 	if mo.Jobs < 1 {
 		mo.Jobs = runtime.NumCPU()
 	}
-	mo.resumeCmd = "cgscale apply --resume PLAN"
-	mo.abortCmd = "cgscale apply --undo PLAN"
+	mo.resumeCmd = p.applyCmd("--resume")
+	mo.abortCmd = p.applyCmd("--undo")
 	return mo
 }
 
@@ -52,7 +57,7 @@ func planRelocation(ctx context.Context, p *Plan, i int, opt ApplyOptions) (*Mov
 func runRelocations(ctx context.Context, p *Plan, j *Journal, recs []Record, opt ApplyOptions, res *ApplyResult) error {
 	for i := p.firstRelocation(); i < len(p.Ops); i++ {
 		if err := ctx.Err(); err != nil {
-			return errs.New(errs.Interrupted, "apply", p.Base, err, "run `cgscale apply --resume PLAN` to finish, or --undo to go back")
+			return errs.New(errs.Interrupted, "apply", p.Base, err, "run `"+p.applyCmd("--resume")+"` to finish, or --undo to go back")
 		}
 		var mr *MoveResult
 		var err error

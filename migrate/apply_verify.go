@@ -108,7 +108,7 @@ func RescanPlan(ctx context.Context, p *Plan) (*Rescan, error) {
 		default:
 			first = plural.N(rs.Flat, "account", "") + " still flat"
 		}
-		return rs, errs.Errorf(errs.Failed, "verify", p.Base, "run `cgscale scan` to see the store; `cgscale apply --undo PLAN` goes back",
+		return rs, errs.Errorf(errs.Failed, "verify", p.Base, "run `cgscale scan` to see the store; `"+p.applyCmd("--undo")+"` goes back",
 			"after apply, %d of %s not where the scheme puts them (%s)", len(rs.Missing)+len(rs.Duplicate), plural.N(len(want), "moved entry is", "moved entries are"), first)
 	}
 	if err != nil {

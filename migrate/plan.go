@@ -63,6 +63,22 @@ type Plan struct {
 	// Checksum is the SHA-256 of the plan encoded with this field empty;
 	// apply refuses a plan whose checksum does not match (a hand edit).
 	Checksum string `json:"checksum"`
+	// File is where the plan was read from (ReadPlan), for the commands
+	// hints print; not part of the plan file.
+	File string `json:"-"`
+}
+
+// applyCmd is the command line that runs apply on this plan with flags
+// (e.g. "--resume"), for hints.
+func (p *Plan) applyCmd(flags string) string {
+	f := "PLAN"
+	if p.File != "" {
+		f = layout.ShellQuote(p.File)
+	}
+	if flags != "" {
+		return "cgscale apply " + flags + " " + f
+	}
+	return "cgscale apply " + f
 }
 
 // Conversion is one container moving into subdirectories.
@@ -124,6 +140,10 @@ type Relocation struct {
 	FreeBytes   int64  `json:"free_bytes"`
 	FreeInodes  int64  `json:"free_inodes"`
 	InodesKnown bool   `json:"inodes_known"`
+	// RewriteRelativeLinks: relative links inside Source that lead out
+	// of it get their absolute targets in the copy (plan
+	// --rewrite-relative-links); without it such links block the plan.
+	RewriteRelativeLinks bool `json:"rewrite_relative_links,omitempty"`
 }
 
 // TargetCheck is the free space of one filesystem the plan writes to.
@@ -255,7 +275,14 @@ func ReadPlan(path string) (*Plan, error) {
 	if err != nil {
 		return nil, errs.New(errs.BadInput, "read plan", path, causeOnly(err), hint)
 	}
-	return DecodePlan(path, data)
+	p, err := DecodePlan(path, data)
+	if p != nil {
+		p.File = path
+		if abs, err := filepath.Abs(path); err == nil {
+			p.File = abs
+		}
+	}
+	return p, err
 }
 
 // causeOnly strips the operation and path from an *os.PathError, so a

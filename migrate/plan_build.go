@@ -144,6 +144,10 @@ func BuildConversion(c Container, s layout.Scheme) (Conversion, []Op, []Problem)
 	return conv, append(mkdirs, renames...), problems
 }
 
+// MainDomainPlaceholder stands for the server's Main Domain name in the
+// spot-check commands: the store on disk does not record it.
+const MainDomainPlaceholder = "<main-domain>"
+
 // examples picks up to three members spread over the sorted list (first,
 // middle, last) for the administrator's spot check.
 func examples(c Container, s layout.Scheme, members []Member) []Example {
@@ -164,6 +168,10 @@ func examples(c Container, s layout.Scheme, members []Member) []Example {
 		ex := Example{Name: m.Name, NewPath: path.Join(append(s.Dirs(m.Name), path.Base(m.Entries[0].Name))...)}
 		if c.Entity == EntityAccounts {
 			ex.Address = m.Name + "@" + c.Domain
+			if c.Domain == layout.MainDomainName {
+				// The store does not say the Main Domain's name.
+				ex.Address = m.Name + "@" + MainDomainPlaceholder
+			}
 		}
 		out = append(out, ex)
 	}
@@ -175,6 +183,9 @@ func examples(c Container, s layout.Scheme, members []Member) []Example {
 func serverAdvice(c Container, s layout.Scheme) string {
 	var b strings.Builder
 	what := "the account storage of domain " + c.Domain
+	if c.Domain == layout.MainDomainName {
+		what = "the account storage of the Main Domain (Accounts/)"
+	}
 	if c.Entity == EntityDomains {
 		what = "the server's domain storage (Domains/)"
 	}

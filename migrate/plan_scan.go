@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cgscale/cgscale/errs"
+	"github.com/cgscale/cgscale/internal/plural"
 	"github.com/cgscale/cgscale/layout"
 )
 
@@ -48,6 +49,20 @@ func BuildPlan(ctx context.Context, base string, req PlanRequest, now time.Time)
 	if err := CheckServerBase("plan", base); err != nil {
 		return nil, nil, err
 	}
+	// A plan made while a run is unfinished would be made from a half
+	// changed store.
+	jobs, damaged, _, _ := layout.ReadJobs(base)
+	if len(jobs) > 0 {
+		j := jobs[0]
+		return nil, nil, errs.Errorf(errs.Refused, "plan", j.Journal, "finish it first: "+j.Resume+"; then plan again",
+			"a run of cgscale %s on this store (started %s) is unfinished", j.Command, j.Started.Local().Format("2006-01-02 15:04:05"))
+	}
+	if len(damaged) > 0 {
+		d := damaged[0]
+		return nil, nil, errs.Errorf(errs.Refused, "plan", d.Journal,
+			"apply and move refuse to start while it is there: look at the file, and move it aside once the store is known to be consistent",
+			"journal is damaged: %s", d.Error)
+	}
 	explicit := len(req.Domains) > 0 || req.DomainsScheme != nil || len(req.Relocations) > 0
 	// The accounts to move: flat ones, and those in a subdirectory other
 	// than the one the wanted scheme gives (misplaced, or a scheme
@@ -55,7 +70,7 @@ func BuildPlan(ctx context.Context, base string, req PlanRequest, now time.Time)
 	// domains named, the walk picks them out; planning every finding, the
 	// first walk keeps the flat ones and a second walk, only when a
 	// domain needs it, the others.
-	moving, rep, err := collect(ctx, base, req.Walk, req.Domains)
+	moving, links, rep, err := collect(ctx, base, req.Walk, req.Domains)
 	if err != nil {
 		return nil, rep, err
 	}
@@ -77,6 +92,9 @@ func BuildPlan(ctx context.Context, base string, req PlanRequest, now time.Time)
 	for name, s := range req.Domains {
 		if byName[name] == nil {
 			return nil, rep, errs.Errorf(errs.BadInput, "plan", base, "run `cgscale scan` to list the domains", "no domain %q in this store", name)
+		}
+		if err := aliasLink(rep, byName[name]); err != nil {
+			return nil, rep, err
 		}
 		want[name] = s
 	}
@@ -110,7 +128,7 @@ func BuildPlan(ctx context.Context, base string, req PlanRequest, now time.Time)
 			}
 		}
 		if again {
-			if moving, rep, err = collect(ctx, base, req.Walk, want); err != nil {
+			if moving, links, rep, err = collect(ctx, base, req.Walk, want); err != nil {
 				return nil, rep, err
 			}
 		}
@@ -143,6 +161,16 @@ func BuildPlan(ctx context.Context, base string, req PlanRequest, now time.Time)
 			return nil, rep, err
 		}
 		p.Problems = append(p.Problems, probs...)
+		p.Problems = append(p.Problems, offVolume(p.Base, rep, d.Path)...)
+		roots := map[string]bool{}
+		for _, m := range c.Members {
+			for _, e := range m.Entries {
+				if e.IsDir {
+					roots[filepath.Join(d.Path, filepath.FromSlash(e.Name))] = true
+				}
+			}
+		}
+		p.Problems = append(p.Problems, escapingLinks(p.Base, d.Path, roots, links, "accounts")...)
 		p.AddConversion(c, want[n])
 	}
 	if domainsScheme != nil {
@@ -151,9 +179,27 @@ func BuildPlan(ctx context.Context, base string, req PlanRequest, now time.Time)
 			return nil, rep, err
 		}
 		p.Problems = append(p.Problems, probs...)
+		dir := filepath.Join(p.Base, layout.DomainsDir)
+		roots := map[string]bool{}
+		for _, m := range c.Members {
+			if e := m.Entries[0]; e.IsDir {
+				roots[filepath.Join(dir, e.Name)] = true
+			}
+		}
+		p.Problems = append(p.Problems, escapingLinks(p.Base, dir, roots, links, "domains")...)
 		p.AddConversion(c, *domainsScheme)
 	}
 	for _, r := range req.Relocations {
+		// The renames change what lies inside a converted container:
+		// a relocation there would be sized (and its source found)
+		// before them.
+		for _, c := range p.Conversions {
+			if strings.HasPrefix(r.Source, c.Dir+"/") {
+				return nil, rep, errs.Errorf(errs.Usage, "plan", filepath.Join(p.Base, filepath.FromSlash(r.Source)),
+					fmt.Sprintf("plan and apply the conversion of %s first, then plan the relocation: cgscale plan --relocate %s=%s %s", c.Dir, r.Source, r.Volume, p.Base),
+					"--relocate %s lies inside %s, which this plan converts into subdirectories; one plan cannot do both", r.Source, c.Dir)
+			}
+		}
 		r, probs := preflightRelocation(ctx, p.Base, r)
 		p.Problems = append(p.Problems, probs...)
 		p.AddRelocation(r)
@@ -165,9 +211,17 @@ func BuildPlan(ctx context.Context, base string, req PlanRequest, now time.Time)
 // collect walks the store and returns, per domain directory, the accounts
 // to move: the flat ones and, for the domains in want, every one not
 // where want's scheme puts it. Accounts under *.mnt mount points stay.
-func collect(ctx context.Context, base string, wo layout.WalkOptions, want map[string]layout.Scheme) (map[string][]layout.Account, *layout.Report, error) {
+// It also returns the paths of the links the walk did not follow (inside
+// accounts and domains): a relative one may leave the entry it is in.
+func collect(ctx context.Context, base string, wo layout.WalkOptions, want map[string]layout.Scheme) (map[string][]layout.Account, []string, *layout.Report, error) {
 	var mu sync.Mutex
 	moving := map[string][]layout.Account{}
+	var links []string
+	wo.OnLink = func(p string) {
+		mu.Lock()
+		links = append(links, p)
+		mu.Unlock()
+	}
 	wo.OnAccount = func(a layout.Account) {
 		if a.InMnt {
 			return
@@ -183,10 +237,62 @@ func collect(ctx context.Context, base string, wo layout.WalkOptions, want map[s
 		mu.Unlock()
 	}
 	rep, err := layout.Walk(ctx, base, wo)
-	if err != nil && errs.KindOf(err) != errs.Partial {
-		return nil, rep, err
+	if errs.KindOf(err) == errs.Interrupted {
+		return nil, nil, rep, errs.New(errs.Interrupted, "plan", base, ctx.Err(), "no plan was written; run the plan again")
 	}
-	return moving, rep, nil
+	if err != nil && errs.KindOf(err) != errs.Partial {
+		return nil, nil, rep, err
+	}
+	return moving, links, rep, nil
+}
+
+// escapingLinks returns a blocking problem for container (absolute) when
+// links holds relative links inside the directories that move (roots,
+// absolute) whose target lies outside the directory they are in: moved
+// one level deeper, they would lead elsewhere. The rename keeps the
+// link's text; an absolute target keeps working.
+func escapingLinks(base, container string, roots map[string]bool, links []string, what string) []Problem {
+	var bad []string
+	for _, l := range links {
+		root := ""
+		for d := filepath.Dir(l); len(d) > len(container); d = filepath.Dir(d) {
+			if roots[d] {
+				root = d
+				break
+			}
+		}
+		if root == "" {
+			continue
+		}
+		text, err := os.Readlink(l)
+		if err != nil || filepath.IsAbs(text) {
+			continue
+		}
+		if t := filepath.Join(filepath.Dir(l), text); t == root || strings.HasPrefix(t, root+"/") {
+			continue
+		}
+		rel, ok := relTo(base, l)
+		if !ok {
+			rel = l
+		}
+		bad = append(bad, rel+" -> "+text)
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	sort.Strings(bad)
+	shown := bad[:min(len(bad), 5)]
+	more := ""
+	if len(bad) > len(shown) {
+		more = fmt.Sprintf(" and %d more", len(bad)-len(shown))
+	}
+	rel, ok := relTo(base, container)
+	if !ok {
+		rel = container
+	}
+	return []Problem{{Code: "relative-links-out", Path: rel, Blocking: true,
+		Detail: fmt.Sprintf("%s inside the %s that move: %s%s. Each points out of the entry it is in and would lead elsewhere one level deeper; make it absolute (ln -sfn /absolute/target LINK), then plan again",
+			plural.N(len(bad), "relative link", ""), what, strings.Join(shown, ", "), more)}}
 }
 
 // targetRel is where scheme s puts account a, relative to its domain.
@@ -312,6 +418,60 @@ func accountContainer(base string, d *layout.DomainReport, accts []layout.Accoun
 	return c, probs, nil
 }
 
+// aliasLink refuses domain d when its directory is a link to another
+// place inside the store (an alias of another domain, which the walk does
+// not follow): converting it would mean converting that domain, under
+// another name. The error names the domain the link leads to.
+func aliasLink(rep *layout.Report, d *layout.DomainReport) error {
+	for _, rl := range rep.Relocations {
+		if rl.Link != d.Path || rl.Status != "inside" {
+			continue
+		}
+		target := rl.Resolved
+		if target == "" {
+			target = rl.Text
+		}
+		real := filepath.Base(target)
+		where := target
+		if rel, ok := relTo(rep.Base, target); ok {
+			where = rel
+		}
+		return errs.Errorf(errs.Refused, "plan", d.Path, fmt.Sprintf("plan the domain it leads to: --domain %s", real),
+			"domain %s is a link to %s inside this store (domain %s), not a directory of its own", d.Name, where, real)
+	}
+	return nil
+}
+
+// offVolume returns a blocking problem for each relocation link made by
+// cgscale move at dir or above it that now lands on another filesystem
+// than the move recorded (scan's CGS013): the volume is not mounted and
+// whatever stands at the link's target on the parent filesystem is not
+// the domain. Converting it would rearrange the wrong tree.
+func offVolume(base string, rep *layout.Report, dir string) []Problem {
+	var probs []Problem
+	for _, rl := range rep.Relocations {
+		if !rl.Moved || rl.Recorded == nil || (dir != rl.Link && !strings.HasPrefix(dir, rl.Link+"/")) {
+			continue
+		}
+		rel, ok := relTo(base, rl.Link)
+		if !ok {
+			rel = rl.Link
+		}
+		now := rl.Filesystem
+		if rl.MountPoint != "" {
+			now += " mounted at " + rl.MountPoint
+		}
+		probs = append(probs, Problem{Code: "off-volume", Path: rel, Blocking: true,
+			Detail: fmt.Sprintf("is a relocation link that cgscale move made onto %s (device %s, filesystem id %s), but it now lands on %s (%s, device %s, filesystem id %s): the volume is not mounted; mount the volume that holds %s, then plan again",
+				rl.Recorded.Dst, devString(rl.Recorded.Dev), rl.Recorded.FSID, rl.Resolved, strings.TrimSpace(now), devString(rl.Device), rl.FSID, rl.Recorded.Dst)})
+	}
+	return probs
+}
+
+func devString(dev uint64) string {
+	return fmt.Sprintf("%d:%d", unix.Major(dev), unix.Minor(dev))
+}
+
 // linkAbove returns the first directory of sub (relative to dir) that is
 // not a real directory (a relocation link), or "".
 func linkAbove(dir, sub string) string {
@@ -397,7 +557,7 @@ func preflightRelocation(ctx context.Context, base string, r Relocation) (Reloca
 		return r, []Problem{{Code: "not-found", Path: r.Source, Blocking: true, Detail: err.Error()}}
 	}
 	var probs []Problem
-	mp, err := PlanMove(ctx, MoveOptions{Src: src, VolumeDir: r.Volume, skipSpaceCheck: true})
+	mp, err := PlanMove(ctx, MoveOptions{Src: src, VolumeDir: r.Volume, RewriteRelativeLinks: r.RewriteRelativeLinks, skipSpaceCheck: true})
 	if mp != nil {
 		r.Dest = mp.Dest
 		r.Files, r.Dirs, r.Bytes, r.Inodes = mp.Totals.Files, mp.Totals.Dirs, mp.Totals.Bytes, mp.Totals.Inodes

@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"fmt"
+	"github.com/cgscale/cgscale/layout"
 	"io"
 	"strings"
 
@@ -37,6 +38,9 @@ func WriteSummary(w io.Writer, p *Plan) error {
 		b.WriteString("\n")
 		if len(c.Examples) > 0 {
 			b.WriteString("  spot check after restarting the server:\n")
+			if c.Domain == layout.MainDomainName && c.Entity == EntityAccounts {
+				fmt.Fprintf(&b, "    (put the server's Main Domain name in place of %s)\n", MainDomainPlaceholder)
+			}
 			for _, ex := range c.Examples {
 				if ex.Address != "" {
 					fmt.Fprintf(&b, "    GETACCOUNTLOCATION %s   -> %s\n", ex.Address, ex.NewPath)
@@ -114,7 +118,7 @@ func WriteSummary(w io.Writer, p *Plan) error {
 		if len(p.Blocking()) > 0 {
 			b.WriteString("\nThis plan cannot be applied until the blocking problems are solved; then plan again.\n")
 		} else {
-			b.WriteString("\nTo carry it out: stop the server, run `cgscale apply PLAN`, change the server settings above, restart, spot check.\n")
+			b.WriteString("\nTo carry it out: stop the server, run `" + p.applyCmd("") + "`, change the server settings above, restart, spot check.\n")
 		}
 	}
 	_, err := io.WriteString(w, b.String())

@@ -57,6 +57,7 @@ Examples:
 		domainsScheme := fs.String("domains-scheme", "", "convert Domains/ itself into domain subdirectories by this scheme")
 		domainsFlag := fs.Bool("domains", false, "convert Domains/ itself by --scheme")
 		relocs := fs.StringArray("relocate", nil, "PATH=VOLUME: move PATH (relative to BASE) to VOLUME, leaving a link (repeatable)")
+		rewrite := fs.Bool("rewrite-relative-links", false, "relocations: give relative links that lead out of the moved tree their absolute targets in the copy")
 		out := fs.String("out", "", "write the plan file here (\"-\" for stdout)")
 		asJSON := fs.Bool("json", false, "print the plan as JSON (schema "+migrate.PlanSchema+") instead of the summary")
 		jobs := fs.Int("jobs", 0, "directories read at once during the scan (0: automatic)")
@@ -97,7 +98,7 @@ Examples:
 			if !ok || src == "" || !filepath.IsAbs(vol) {
 				return errs.Errorf(errs.Usage, c.name, "", "e.g. --relocate Domains/big.com=/mnt/vol2", "--relocate %q: want PATH=/absolute/volume", r)
 			}
-			req.Relocations = append(req.Relocations, migrate.Relocation{Source: filepath.ToSlash(filepath.Clean(src)), Volume: filepath.Clean(vol)})
+			req.Relocations = append(req.Relocations, migrate.Relocation{Source: filepath.ToSlash(filepath.Clean(src)), Volume: filepath.Clean(vol), RewriteRelativeLinks: *rewrite})
 		}
 		if *out != "" && *out != "-" {
 			abs, _ := filepath.Abs(*out)
@@ -118,6 +119,9 @@ Examples:
 		stop()
 		if err != nil {
 			return err
+		}
+		if *out != "" && *out != "-" {
+			p.File, _ = filepath.Abs(*out)
 		}
 		if *out != "" {
 			if err := migrate.WritePlan(p, *out, e.stdout); err != nil {
