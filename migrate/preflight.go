@@ -75,7 +75,7 @@ func scanTree(ctx context.Context, parentFd int, name, root string, jobs int) (T
 	sc := &scanner{ctx: ctx, firstErr: firstErr{cancel: cancel}, root: root,
 		seen: map[fileKey]*linked{}, walkers: make(chan struct{}, jobs-1)}
 	var wg sync.WaitGroup
-	sc.visit(parentFd, name, ".")
+	sc.visit(parentFd, name, ".", &wg)
 	if err := sc.wait(ctx, &wg); err != nil {
 		if isCanceled(err) && errs.KindOf(err) != errs.Interrupted {
 			err = errs.New(errs.Interrupted, "move", root, &stopped{"stopped while reading the source; nothing was changed", err},
@@ -112,8 +112,9 @@ type linked struct {
 }
 
 // visit counts entry dirFd/name, which is rel in the tree, and scans it
-// when it is a directory.
-func (sc *scanner) visit(dirFd int, name, rel string) {
+// when it is a directory: in another goroutine (counted in wg, which the
+// caller waits for before it closes dirFd) while a token is free, else here.
+func (sc *scanner) visit(dirFd int, name, rel string, wg *sync.WaitGroup) {
 	var st unix.Stat_t
 	if err := lstatAt(dirFd, name, &st); err != nil {
 		sc.fail(errs.New(errs.Refused, "stat", under(sc.root, rel), err, unreadable))
@@ -130,7 +131,18 @@ func (sc *scanner) visit(dirFd int, name, rel string) {
 	if !sc.count(&st, rel, text) {
 		return
 	}
-	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return
+	}
+	select {
+	case sc.walkers <- struct{}{}:
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sc.walkers }()
+			sc.dir(dirFd, name, rel)
+		}()
+	default:
 		sc.dir(dirFd, name, rel)
 	}
 }
@@ -185,8 +197,7 @@ func (sc *scanner) count(st *unix.Stat_t, rel, text string) bool {
 	return true
 }
 
-// dir scans the directory dirFd/name; subdirectories go to another
-// goroutine while a token is free, else are scanned here.
+// dir scans the directory dirFd/name.
 func (sc *scanner) dir(dirFd int, name, rel string) {
 	if err := sc.ctx.Err(); err != nil {
 		sc.fail(err)
@@ -209,18 +220,7 @@ func (sc *scanner) dir(dirFd int, name, rel string) {
 		if sc.recorded() != nil {
 			return
 		}
-		child := childRel(rel, n)
-		select {
-		case sc.walkers <- struct{}{}:
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-sc.walkers }()
-				sc.visit(fd, n, child)
-			}()
-		default:
-			sc.visit(fd, n, child)
-		}
+		sc.visit(fd, n, childRel(rel, n), &wg)
 	}
 }
 

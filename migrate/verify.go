@@ -100,7 +100,9 @@ func verifyTree(ctx context.Context, srcParentFd int, srcName string, dstParentF
 		v.fail(errs.New(errs.Failed, "stat", v.src("."), err, unreadable))
 	} else {
 		v.srcDev = sst.Dev
-		v.entry(srcParentFd, dstParentFd, srcName, dstName, ".")
+		var wg sync.WaitGroup
+		v.entry(srcParentFd, dstParentFd, srcName, dstName, ".", &wg)
+		wg.Wait()
 	}
 	close(v.jobs)
 	err := v.wait(ctx, &v.wg)
@@ -128,8 +130,9 @@ func (v *verifier) noteLocked(rel, what string) {
 const unreadable = "the source could not be read completely, so the copy cannot be verified"
 
 // entry compares srcDir/srcName with dstDir/dstName and descends into
-// directories.
-func (v *verifier) entry(srcDir, dstDir int, srcName, dstName, rel string) {
+// directories: in another goroutine (counted in wg, which the caller waits
+// for before it closes srcDir and dstDir) while a token is free, else here.
+func (v *verifier) entry(srcDir, dstDir int, srcName, dstName, rel string, wg *sync.WaitGroup) {
 	if v.ctx.Err() != nil {
 		return
 	}
@@ -159,12 +162,12 @@ func (v *verifier) entry(srcDir, dstDir int, srcName, dstName, rel string) {
 	if !sameTime(s.Mtim, d.Mtim, v.opts.timeGrain) {
 		v.differ(rel, "modification time %d.%09d in the source, %d.%09d in the copy", s.Mtim.Sec, s.Mtim.Nsec, d.Mtim.Sec, d.Mtim.Nsec)
 	}
-	sx, err := xattrs(-1, procPath(srcDir, srcName))
+	sx, err := xattrsAt(srcDir, srcName)
 	if err != nil {
 		v.fail(errs.New(errs.Failed, "read extended attributes", v.src(rel), err, unreadable))
 		return
 	}
-	dx, err := xattrs(-1, procPath(dstDir, dstName))
+	dx, err := xattrsAt(dstDir, dstName)
 	if err != nil {
 		v.fail(errs.New(errs.Failed, "read extended attributes", v.dst(rel), err, ""))
 		return
@@ -190,7 +193,17 @@ func (v *verifier) entry(srcDir, dstDir int, srcName, dstName, rel string) {
 			v.fail(errs.Errorf(errs.Failed, "verify", v.src(rel), "unmount it or move it separately", "another filesystem is mounted here"))
 			return
 		}
-		v.dir(srcDir, dstDir, srcName, dstName, rel)
+		select {
+		case v.walkers <- struct{}{}:
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-v.walkers }()
+				v.dir(srcDir, dstDir, srcName, dstName, rel)
+			}()
+		default:
+			v.dir(srcDir, dstDir, srcName, dstName, rel)
+		}
 	case unix.S_IFREG:
 		if s.Size != d.Size {
 			v.differ(rel, "size %d in the source, %d in the copy", s.Size, d.Size)
@@ -248,8 +261,7 @@ func (v *verifier) firstName(rel string, sk fileKey, ino uint64) bool {
 	return true
 }
 
-// dir compares two directories entry by entry; subdirectories go to
-// another goroutine while a token is free, else are compared here.
+// dir compares two directories entry by entry.
 func (v *verifier) dir(srcDir, dstDir int, srcName, dstName, rel string) {
 	sfd, err := openDirAt(srcDir, srcName)
 	if err != nil {
@@ -290,18 +302,7 @@ func (v *verifier) dir(srcDir, dstDir int, srcName, dstName, rel string) {
 			v.differ(childRel(rel, dn[j]), "only in the copy")
 			j++
 		default:
-			name, child := sn[i], childRel(rel, sn[i])
-			select {
-			case v.walkers <- struct{}{}:
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					defer func() { <-v.walkers }()
-					v.entry(sfd, dfd, name, name, child)
-				}()
-			default:
-				v.entry(sfd, dfd, name, name, child)
-			}
+			v.entry(sfd, dfd, sn[i], dn[j], childRel(rel, sn[i]), &wg)
 			i++
 			j++
 		}
