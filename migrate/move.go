@@ -31,7 +31,7 @@ type MoveOptions struct {
 	// the copy (--rewrite-relative-links); without it such links refuse
 	// the move. The source's links keep their text.
 	RewriteRelativeLinks bool
-	Jobs                 int // parallel file copies and checksums
+	Jobs                 int // goroutines scanning, copying, verifying and deleting
 	Views                []View
 	Counters             *Counters
 	// Phase, when set, is called as each phase starts: "scan", "copy",
