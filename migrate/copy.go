@@ -212,17 +212,7 @@ func (c *copier) walk(n *dnode) {
 				c.fail(err)
 				return
 			}
-			select {
-			case c.walkers <- struct{}{}:
-				c.walking.Add(1)
-				go func() {
-					defer c.walking.Done()
-					defer func() { <-c.walkers }()
-					c.walk(child)
-				}()
-			default:
-				c.walk(child)
-			}
+			spread(c.walkers, &c.walking, func() { c.walk(child) })
 		case unix.S_IFREG:
 			job := &fileJob{dir: n, name: name, st: st, dstFd: -1}
 			if st.Nlink > 1 {

@@ -260,3 +260,20 @@ func (f *firstErr) wait(ctx context.Context, wg *sync.WaitGroup) error {
 	}
 	return f.err
 }
+
+// spread runs f in a new goroutine, counted in wg, when a token of sem is
+// free (the token is held until f returns), and here otherwise. The pools
+// that walk trees use it to hand whole directories to other goroutines.
+func spread(sem chan struct{}, wg *sync.WaitGroup, f func()) {
+	select {
+	case sem <- struct{}{}:
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			f()
+		}()
+	default:
+		f()
+	}
+}

@@ -134,17 +134,7 @@ func (sc *scanner) visit(dirFd int, name, rel string, wg *sync.WaitGroup) {
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		return
 	}
-	select {
-	case sc.walkers <- struct{}{}:
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sc.walkers }()
-			sc.dir(dirFd, name, rel)
-		}()
-	default:
-		sc.dir(dirFd, name, rel)
-	}
+	spread(sc.walkers, wg, func() { sc.dir(dirFd, name, rel) })
 }
 
 // count adds one entry to the totals; it is false when the entry is not

@@ -193,17 +193,7 @@ func (v *verifier) entry(srcDir, dstDir int, srcName, dstName, rel string, wg *s
 			v.fail(errs.Errorf(errs.Failed, "verify", v.src(rel), "unmount it or move it separately", "another filesystem is mounted here"))
 			return
 		}
-		select {
-		case v.walkers <- struct{}{}:
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-v.walkers }()
-				v.dir(srcDir, dstDir, srcName, dstName, rel)
-			}()
-		default:
-			v.dir(srcDir, dstDir, srcName, dstName, rel)
-		}
+		spread(v.walkers, wg, func() { v.dir(srcDir, dstDir, srcName, dstName, rel) })
 	case unix.S_IFREG:
 		if s.Size != d.Size {
 			v.differ(rel, "size %d in the source, %d in the copy", s.Size, d.Size)
