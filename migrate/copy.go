@@ -57,8 +57,9 @@ type LinkRewrite struct {
 
 // copier copies one directory tree with every piece of metadata, using
 // directory file descriptors throughout so that depth is not limited by
-// PATH_MAX. One goroutine walks and creates directories, links and special
-// files; a bounded pool copies regular files. A directory's own mode,
+// PATH_MAX. Walkers (up to jobs goroutines, one per directory being read)
+// create directories, links and special files; a bounded pool copies
+// regular files. A directory's own mode,
 // owner and times are set when the last entry below it is done.
 type copier struct {
 	ctx      context.Context
@@ -68,7 +69,11 @@ type copier struct {
 	rootDev   uint64
 	dstRootFd int
 
-	links map[fileKey]string // walker only: first copy of a multiply linked file
+	linkMu sync.Mutex
+	links  map[fileKey]string // under linkMu: first copy of a multiply linked file
+
+	walkers chan struct{}  // a token for each walker besides the first
+	walking sync.WaitGroup // the walkers besides the first
 
 	jobs chan *fileJob
 	wg   sync.WaitGroup
@@ -112,7 +117,7 @@ func copyTree(ctx context.Context, srcParentFd int, srcName string, dstParentFd 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	c := &copier{ctx: ctx, firstErr: firstErr{cancel: cancel}, opts: opts, links: map[fileKey]string{},
-		jobs: make(chan *fileJob, 4*opts.jobs)}
+		jobs: make(chan *fileJob, 4*opts.jobs), walkers: make(chan struct{}, opts.jobs-1)}
 	c.bufs.New = func() any { b := make([]byte, 1<<20); return &b }
 
 	var st unix.Stat_t
@@ -150,6 +155,7 @@ func copyTree(ctx context.Context, srcParentFd int, srcName string, dstParentFd 
 		go c.worker()
 	}
 	c.walk(root)
+	c.walking.Wait()
 	close(c.jobs)
 	err = c.wait(ctx, &c.wg)
 	return c.stats, err
@@ -206,26 +212,19 @@ func (c *copier) walk(n *dnode) {
 				c.fail(err)
 				return
 			}
-			c.walk(child)
+			spread(c.walkers, &c.walking, func() { c.walk(child) })
 		case unix.S_IFREG:
 			job := &fileJob{dir: n, name: name, st: st, dstFd: -1}
 			if st.Nlink > 1 {
-				key := fileKey{uint64(st.Dev), st.Ino}
-				if first, ok := c.links[key]; ok {
-					if err := unix.Linkat(c.dstRootFd, first, n.dstFd, name, 0); err != nil {
-						c.fail(c.targetErr("hard link", rel, err))
-						return
-					}
-					c.count(func(s *CopyStats) { s.HardLinks++ })
-					continue
-				}
-				fd, err := unix.Openat(n.dstFd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+				fd, err := c.linkOrCreate(n, name, rel, &st)
 				if err != nil {
-					c.fail(c.targetErr("create", rel, err))
+					c.fail(err)
 					return
 				}
+				if fd < 0 {
+					continue
+				}
 				job.dstFd = fd
-				c.links[key] = rel
 			}
 			n.pending.Add(1)
 			select {
@@ -249,6 +248,28 @@ func (c *copier) walk(n *dnode) {
 			}
 		}
 	}
+}
+
+// linkOrCreate makes the copy of a multiply linked file: a hard link to
+// the copy of its first name met (fd -1), or, for the first name, the
+// file itself, created and open for writing.
+func (c *copier) linkOrCreate(n *dnode, name, rel string, st *unix.Stat_t) (int, error) {
+	key := fileKey{uint64(st.Dev), st.Ino}
+	c.linkMu.Lock()
+	defer c.linkMu.Unlock()
+	if first, ok := c.links[key]; ok {
+		if err := unix.Linkat(c.dstRootFd, first, n.dstFd, name, 0); err != nil {
+			return -1, c.targetErr("hard link", rel, err)
+		}
+		c.count(func(s *CopyStats) { s.HardLinks++ })
+		return -1, nil
+	}
+	fd, err := unix.Openat(n.dstFd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return -1, c.targetErr("create", rel, err)
+	}
+	c.links[key] = rel
+	return fd, nil
 }
 
 func (c *copier) count(f func(*CopyStats)) {

@@ -93,6 +93,25 @@ func procPath(dirfd int, name string) string {
 	return "/proc/self/fd/" + strconv.Itoa(dirfd) + "/" + name
 }
 
+// xattrsAt is xattrs for entry name of the open directory dirfd, not
+// following a final link. Where the kernel has listxattrat (Linux 6.13) it
+// first asks that, which spares the lookup through /proc that most
+// entries, having no attributes, would pay for nothing; any other answer
+// than "none" is read the long way.
+func xattrsAt(dirfd int, name string) (map[string][]byte, error) {
+	p, err := unix.BytePtrFromString(name)
+	if err != nil {
+		return nil, err
+	}
+	var buf [256]byte
+	n, _, e := unix.Syscall6(unix.SYS_LISTXATTRAT, uintptr(dirfd), uintptr(unsafe.Pointer(p)), unix.AT_SYMLINK_NOFOLLOW,
+		uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0)
+	if e == 0 && n == 0 {
+		return nil, nil
+	}
+	return xattrs(-1, procPath(dirfd, name))
+}
+
 // xattrs lists the extended attributes of an open file (fd >= 0) or of the
 // entry path (fd < 0, not following a final link) with their values.
 func xattrs(fd int, path string) (map[string][]byte, error) {
@@ -240,4 +259,21 @@ func (f *firstErr) wait(ctx context.Context, wg *sync.WaitGroup) error {
 		f.err = ctx.Err()
 	}
 	return f.err
+}
+
+// spread runs f in a new goroutine, counted in wg, when a token of sem is
+// free (the token is held until f returns), and here otherwise. The pools
+// that walk trees use it to hand whole directories to other goroutines.
+func spread(sem chan struct{}, wg *sync.WaitGroup, f func()) {
+	select {
+	case sem <- struct{}{}:
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			f()
+		}()
+	default:
+		f()
+	}
 }

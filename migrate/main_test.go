@@ -93,7 +93,7 @@ func treeOp(op, src, dst string) error {
 	case "remove":
 		err = removeTree(ctx, sfd, filepath.Base(src), src, 2, nil)
 	case "scan":
-		_, err = scanTree(ctx, sfd, filepath.Base(src), src)
+		_, err = scanTree(ctx, sfd, filepath.Base(src), src, 2)
 	default:
 		err = fmt.Errorf("unknown tree op %q", op)
 	}

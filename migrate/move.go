@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -30,7 +31,7 @@ type MoveOptions struct {
 	// the copy (--rewrite-relative-links); without it such links refuse
 	// the move. The source's links keep their text.
 	RewriteRelativeLinks bool
-	Jobs                 int // parallel file copies and checksums
+	Jobs                 int // goroutines scanning, copying, verifying and deleting
 	Views                []View
 	Counters             *Counters
 	// Phase, when set, is called as each phase starts: "scan", "copy",
@@ -40,6 +41,8 @@ type MoveOptions struct {
 	// resumeCmd and abortCmd, when set, are the commands hints name for
 	// finishing or rolling back (apply sets its own); default the move's.
 	resumeCmd, abortCmd string
+
+	scanTime time.Duration // how long PlanMove took, for MoveResult.Phases
 
 	skipSpaceCheck  bool // tests: reach the copy on a target that is too small
 	forceTwoRenames bool // tests: swap as on a filesystem without RENAME_EXCHANGE
@@ -82,6 +85,19 @@ type MoveResult struct {
 	Journal  string      `json:"journal,omitempty"`
 	Resumed  bool        `json:"resumed"`
 	Warnings []string    `json:"warnings,omitempty"`
+	// Phases are the phases this run went through, in order, with the
+	// time each took (a resumed run lists only its own).
+	Phases []PhaseTime `json:"phases,omitempty"`
+}
+
+// PhaseTime is how long one phase of a move took: "scan" (the pre-flight
+// scan and probe), "prepare" (journal, parent directories, leftovers of
+// an earlier attempt), "copy", "verify" (the sync of the copy runs
+// alongside), "sync" (the wait for the copy to be durable once the verify
+// is done), "swap", "remove" (the old tree deleted).
+type PhaseTime struct {
+	Phase string `json:"phase"`
+	Ms    int64  `json:"ms"`
 }
 
 func refusedf(op, path, hint, format string, args ...any) error {
@@ -193,7 +209,7 @@ func PlanMove(ctx context.Context, opts MoveOptions) (*MovePlan, error) {
 		return nil, errs.New(errs.Failed, "open directory", filepath.Dir(r.Path), err, "")
 	}
 	defer unix.Close(pfd)
-	t, err := scanTree(ctx, pfd, filepath.Base(r.Path), r.Path)
+	t, err := scanTree(ctx, pfd, filepath.Base(r.Path), r.Path, opts.Jobs)
 	if err != nil {
 		return nil, err
 	}
@@ -296,10 +312,12 @@ func Move(ctx context.Context, opts MoveOptions) (*MoveResult, error) {
 	if err := refuseUnfinished(r.Base); err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	plan, err := PlanMove(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
+	opts.scanTime = time.Since(start)
 	j, err := CreateJournal(r.Base)
 	if err != nil {
 		return nil, err
@@ -334,12 +352,26 @@ type relocation struct {
 	opts  MoveOptions
 	res   *MoveResult
 	cur   string // the phase under way, for the message of an interruption
+
+	timed      string    // the phase being timed (also those not shown)
+	timedSince time.Time // when it started
 }
 
 // enter starts phase p.
 func (r *relocation) enter(p string) {
 	r.cur = p
+	r.mark(p)
 	r.opts.phase(p)
+}
+
+// mark ends the timing of the phase under way and starts that of p ("" to
+// stop timing).
+func (r *relocation) mark(p string) {
+	now := time.Now()
+	if r.timed != "" {
+		r.res.Phases = append(r.res.Phases, PhaseTime{Phase: r.timed, Ms: now.Sub(r.timedSince).Milliseconds()})
+	}
+	r.timed, r.timedSince = p, now
 }
 
 // linkText is the copier's rewriting of relative links that lead out of
@@ -409,7 +441,13 @@ func RunRelocation(ctx context.Context, j *Journal, op int, plan *MovePlan, opts
 	}
 	r := &relocation{j: j, op: op, begin: begin, opts: opts,
 		res: &MoveResult{Plan: plan, Journal: j.Path, Warnings: plan.Warnings}}
-	return r.res, r.fromCopy(ctx)
+	if opts.scanTime > 0 {
+		r.res.Phases = append(r.res.Phases, PhaseTime{Phase: "scan", Ms: opts.scanTime.Milliseconds()})
+	}
+	r.mark("prepare")
+	err := r.fromCopy(ctx)
+	r.mark("")
+	return r.res, err
 }
 
 // makeParents creates the directories above Dst on the target (again,
@@ -504,18 +542,17 @@ func (r *relocation) fromCopy(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := unix.Syncfs(dpfd); err != nil {
-		return r.failed(ctx, errs.New(errs.Failed, "sync target", r.begin.Dst, err, ""))
-	}
 	if len(cs.XattrLosses) > 0 && !o.AllowXattrLoss {
 		l := cs.XattrLosses[0]
 		return r.rollback(ctx, errs.Errorf(errs.Failed, "copy extended attributes", r.src(),
 			"the copy is removed and the source kept; use a target that takes them, or rerun with --allow-xattr-loss",
 			"the target refused %s, first %s on %s: %s", countNoun(int64(len(cs.XattrLosses)), "extended attribute", "extended attributes"), l.Name, l.Path, l.Err))
 	}
-	if err := r.step("copied", countNoun(cs.Files, "file", "files")+", "+countNoun(cs.Bytes, "byte", "bytes")); err != nil {
-		return err
-	}
+	// The copy is made durable while it is verified (the verifier reads
+	// what the sync writes back); both end before the journal says
+	// "copied" and long before the swap.
+	synced := make(chan error, 1)
+	go func() { synced <- unix.Syncfs(dpfd) }()
 	r.enter("verify")
 	grain := timeGrain(dpfd, r.begin.Temp+".time")
 	lost := map[XattrLoss]bool{}
@@ -525,14 +562,22 @@ func (r *relocation) fromCopy(ctx context.Context) error {
 	vs, err := verifyTree(ctx, spfd, r.name(), dpfd, dname, verifyOpts{checksums: !o.MetaOnly, jobs: o.Jobs, counters: o.Counters, timeGrain: grain, lost: lost,
 		srcRoot: r.src(), dstRoot: r.begin.Dst, linkText: linkText})
 	r.res.Verify = vs
+	r.mark("sync")
+	serr := <-synced
 	if err != nil {
 		return r.failed(ctx, err)
+	}
+	if serr != nil {
+		return r.failed(ctx, errs.New(errs.Failed, "sync target", r.begin.Dst, serr, ""))
 	}
 	if vs.Count > 0 {
 		m := vs.Mismatches[0]
 		return r.rollback(ctx, errs.Errorf(errs.Failed, "verify", r.src(),
 			"the copy is removed and the source kept; pause delivery to it (stop the server) and move again",
 			"%s between the source and the copy, first %s: %s", countNoun(int64(vs.Count), "difference", "differences"), m.Path, m.What))
+	}
+	if err := r.step("copied", countNoun(cs.Files, "file", "files")+", "+countNoun(cs.Bytes, "byte", "bytes")); err != nil {
+		return err
 	}
 	if err := r.step("verified", countNoun(vs.Entries, "entry", "entries")+", "+countNoun(vs.Checksums, "file", "files")+" checksummed"); err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -64,93 +65,153 @@ func outsideTarget(root, rel, text string) (string, bool) {
 
 // scanTree totals parentFd/name, whose full path is root. Any entry that
 // cannot be read refuses the move: a tree that cannot be read completely
-// cannot be verified.
-func scanTree(ctx context.Context, parentFd int, name, root string) (Totals, error) {
-	var t Totals
-	seen := map[fileKey]uint64{} // multiply linked files: names seen
-	nlink := map[fileKey]uint64{}
-	sizes := map[fileKey]int64{}
-	var rootDev uint64
-	var walk func(dirFd int, name, rel string) error
-	visit := func(dirFd int, name, rel string) error {
-		var st unix.Stat_t
-		if err := lstatAt(dirFd, name, &st); err != nil {
-			return errs.New(errs.Refused, "stat", under(root, rel), err, unreadable)
-		}
-		if len(rel) > t.LongestPath {
-			t.LongestPath = len(rel)
-		}
-		key := fileKey{uint64(st.Dev), st.Ino}
-		if st.Nlink > 1 && st.Mode&unix.S_IFMT != unix.S_IFDIR {
-			seen[key]++
-			nlink[key] = uint64(st.Nlink)
-			sizes[key] = st.Blocks * 512
-			if seen[key] > 1 {
-				return nil
-			}
-		}
-		t.Inodes++
-		t.Allocated += st.Blocks * 512
-		switch st.Mode & unix.S_IFMT {
-		case unix.S_IFDIR:
-			if rootDev == 0 {
-				rootDev = st.Dev
-			} else if st.Dev != rootDev {
-				return errs.Errorf(errs.Refused, "scan", under(root, rel), "unmount it or move it separately", "another filesystem is mounted here")
-			}
-			t.Dirs++
-			return walk(dirFd, name, rel)
-		case unix.S_IFREG:
-			t.Files++
-			t.Bytes += st.Size
-		case unix.S_IFLNK:
-			t.Symlinks++
-			text, err := readlinkAt(dirFd, name)
-			if err != nil {
-				return errs.New(errs.Refused, "read link", under(root, rel), err, unreadable)
-			}
-			if target, ok := outsideTarget(root, rel, text); ok {
-				t.OutsideLinks++
-				if len(t.OutsideLinkList) < maxOutsideLinks {
-					t.OutsideLinkList = append(t.OutsideLinkList, OutsideLink{Path: under(root, rel), Text: text, Target: showPath(target)})
-				}
-			}
-		default:
-			t.Special++
-		}
-		return nil
+// cannot be verified. Subdirectories are scanned by up to jobs goroutines.
+func scanTree(ctx context.Context, parentFd int, name, root string, jobs int) (Totals, error) {
+	if jobs < 1 {
+		jobs = 1
 	}
-	walk = func(dirFd int, name, rel string) error {
-		if err := ctx.Err(); err != nil {
-			return errs.New(errs.Interrupted, "move", root, &stopped{"stopped while reading the source; nothing was changed", err},
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sc := &scanner{ctx: ctx, firstErr: firstErr{cancel: cancel}, root: root,
+		seen: map[fileKey]*linked{}, walkers: make(chan struct{}, jobs-1)}
+	var wg sync.WaitGroup
+	sc.visit(parentFd, name, ".", &wg)
+	if err := sc.wait(ctx, &wg); err != nil {
+		if isCanceled(err) && errs.KindOf(err) != errs.Interrupted {
+			err = errs.New(errs.Interrupted, "move", root, &stopped{"stopped while reading the source; nothing was changed", err},
 				"run the same command again")
 		}
-		fd, err := openDirAt(dirFd, name)
-		if err != nil {
-			return errs.New(errs.Refused, "open directory", under(root, rel), err, unreadable)
+		return sc.t, err
+	}
+	for _, l := range sc.seen {
+		if l.names < l.nlink {
+			sc.t.SharedOut++
+			sc.t.SharedOutBytes += l.size
 		}
-		defer unix.Close(fd)
-		names, err := listDir(fd)
-		if err != nil {
-			return errs.New(errs.Refused, "read directory", under(root, rel), err, unreadable)
+	}
+	return sc.t, nil
+}
+
+// scanner is one pre-flight scan; its first error is scanTree's.
+type scanner struct {
+	ctx context.Context
+	firstErr
+	root    string
+	walkers chan struct{} // a token for each goroutine besides the first
+
+	mu      sync.Mutex // guards the fields below
+	t       Totals
+	rootDev uint64
+	seen    map[fileKey]*linked // multiply linked files
+}
+
+// linked is a multiply linked file met by the scan.
+type linked struct {
+	names, nlink uint64 // names seen in the tree, links it has
+	size         int64  // allocated bytes
+}
+
+// visit counts entry dirFd/name, which is rel in the tree, and scans it
+// when it is a directory: in another goroutine (counted in wg, which the
+// caller waits for before it closes dirFd) while a token is free, else here.
+func (sc *scanner) visit(dirFd int, name, rel string, wg *sync.WaitGroup) {
+	var st unix.Stat_t
+	if err := lstatAt(dirFd, name, &st); err != nil {
+		sc.fail(errs.New(errs.Refused, "stat", under(sc.root, rel), err, unreadable))
+		return
+	}
+	var text string
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		var err error
+		if text, err = readlinkAt(dirFd, name); err != nil {
+			sc.fail(errs.New(errs.Refused, "read link", under(sc.root, rel), err, unreadable))
+			return
 		}
-		for _, n := range names {
-			if err := visit(fd, n, childRel(rel, n)); err != nil {
-				return err
+	}
+	if !sc.count(&st, rel, text) {
+		return
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return
+	}
+	spread(sc.walkers, wg, func() { sc.dir(dirFd, name, rel) })
+}
+
+// count adds one entry to the totals; it is false when the entry is not
+// to be counted again or the scan must stop.
+func (sc *scanner) count(st *unix.Stat_t, rel, text string) bool {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	t := &sc.t
+	if len(rel) > t.LongestPath {
+		t.LongestPath = len(rel)
+	}
+	if st.Nlink > 1 && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		key := fileKey{uint64(st.Dev), st.Ino}
+		l := sc.seen[key]
+		if l == nil {
+			l = &linked{}
+			sc.seen[key] = l
+		}
+		l.names++
+		l.nlink, l.size = uint64(st.Nlink), st.Blocks*512
+		if l.names > 1 {
+			return false
+		}
+	}
+	t.Inodes++
+	t.Allocated += st.Blocks * 512
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		if sc.rootDev == 0 {
+			sc.rootDev = st.Dev
+		} else if st.Dev != sc.rootDev {
+			sc.fail(errs.Errorf(errs.Refused, "scan", under(sc.root, rel), "unmount it or move it separately", "another filesystem is mounted here"))
+			return false
+		}
+		t.Dirs++
+	case unix.S_IFREG:
+		t.Files++
+		t.Bytes += st.Size
+	case unix.S_IFLNK:
+		t.Symlinks++
+		if target, ok := outsideTarget(sc.root, rel, text); ok {
+			t.OutsideLinks++
+			if len(t.OutsideLinkList) < maxOutsideLinks {
+				t.OutsideLinkList = append(t.OutsideLinkList, OutsideLink{Path: under(sc.root, rel), Text: text, Target: showPath(target)})
 			}
 		}
-		return nil
+	default:
+		t.Special++
 	}
-	if err := visit(parentFd, name, "."); err != nil {
-		return t, err
+	return true
+}
+
+// dir scans the directory dirFd/name.
+func (sc *scanner) dir(dirFd int, name, rel string) {
+	if err := sc.ctx.Err(); err != nil {
+		sc.fail(err)
+		return
 	}
-	for k, n := range seen {
-		if n < nlink[k] {
-			t.SharedOut++
-			t.SharedOutBytes += sizes[k]
+	fd, err := openDirAt(dirFd, name)
+	if err != nil {
+		sc.fail(errs.New(errs.Refused, "open directory", under(sc.root, rel), err, unreadable))
+		return
+	}
+	defer unix.Close(fd)
+	names, err := listDir(fd)
+	if err != nil {
+		sc.fail(errs.New(errs.Refused, "read directory", under(sc.root, rel), err, unreadable))
+		return
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait() // before fd closes
+	for _, n := range names {
+		if sc.recorded() != nil {
+			return
 		}
+		sc.visit(fd, n, childRel(rel, n), &wg)
 	}
-	return t, nil
 }
 
 // TargetInfo describes the volume a tree moves to.

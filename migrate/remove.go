@@ -113,17 +113,7 @@ func (r *remover) dir(parentFd int, name, rel string) {
 			r.fail(errs.New(errs.Failed, "remove", r.path(child), err, ""))
 			break
 		}
-		select {
-		case r.sem <- struct{}{}:
-			wg.Add(1)
-			go func(n, child string) {
-				defer wg.Done()
-				defer func() { <-r.sem }()
-				r.dir(fd, n, child)
-			}(n, child)
-		default:
-			r.dir(fd, n, child)
-		}
+		spread(r.sem, &wg, func() { r.dir(fd, n, child) })
 	}
 	wg.Wait()
 	unix.Close(fd)

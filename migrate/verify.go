@@ -59,11 +59,14 @@ type verifier struct {
 	opts     verifyOpts
 
 	srcDev   uint64
-	srcToDst map[fileKey]uint64
-	dstToSrc map[uint64]fileKey
+	srcToDst map[fileKey]uint64 // under mu
+	dstToSrc map[uint64]fileKey // under mu
 
 	jobs chan hashJob
 	wg   sync.WaitGroup
+	// walkers holds a token for each goroutine comparing a directory
+	// besides the first (jobs-1 at most).
+	walkers chan struct{}
 
 	mu    sync.Mutex
 	stats VerifyStats
@@ -85,7 +88,7 @@ func verifyTree(ctx context.Context, srcParentFd int, srcName string, dstParentF
 	defer cancel()
 	v := &verifier{ctx: ctx, firstErr: firstErr{cancel: cancel}, opts: opts,
 		srcToDst: map[fileKey]uint64{}, dstToSrc: map[uint64]fileKey{},
-		jobs: make(chan hashJob, 4*opts.jobs)}
+		jobs: make(chan hashJob, 4*opts.jobs), walkers: make(chan struct{}, opts.jobs-1)}
 	if opts.checksums {
 		for i := 0; i < opts.jobs; i++ {
 			v.wg.Add(1)
@@ -97,7 +100,9 @@ func verifyTree(ctx context.Context, srcParentFd int, srcName string, dstParentF
 		v.fail(errs.New(errs.Failed, "stat", v.src("."), err, unreadable))
 	} else {
 		v.srcDev = sst.Dev
-		v.entry(srcParentFd, dstParentFd, srcName, dstName, ".")
+		var wg sync.WaitGroup
+		v.entry(srcParentFd, dstParentFd, srcName, dstName, ".", &wg)
+		wg.Wait()
 	}
 	close(v.jobs)
 	err := v.wait(ctx, &v.wg)
@@ -111,17 +116,23 @@ func (v *verifier) dst(rel string) string { return under(v.opts.dstRoot, rel) }
 func (v *verifier) differ(rel, format string, args ...any) {
 	v.mu.Lock()
 	v.stats.Count++
-	if len(v.stats.Mismatches) < maxMismatches {
-		v.stats.Mismatches = append(v.stats.Mismatches, Mismatch{Path: showPath(rel), What: fmt.Sprintf(format, args...)})
-	}
+	v.noteLocked(rel, fmt.Sprintf(format, args...))
 	v.mu.Unlock()
+}
+
+// noteLocked keeps a mismatch among the first ones; v.mu is held.
+func (v *verifier) noteLocked(rel, what string) {
+	if len(v.stats.Mismatches) < maxMismatches {
+		v.stats.Mismatches = append(v.stats.Mismatches, Mismatch{Path: showPath(rel), What: what})
+	}
 }
 
 const unreadable = "the source could not be read completely, so the copy cannot be verified"
 
 // entry compares srcDir/srcName with dstDir/dstName and descends into
-// directories.
-func (v *verifier) entry(srcDir, dstDir int, srcName, dstName, rel string) {
+// directories: in another goroutine (counted in wg, which the caller waits
+// for before it closes srcDir and dstDir) while a token is free, else here.
+func (v *verifier) entry(srcDir, dstDir int, srcName, dstName, rel string, wg *sync.WaitGroup) {
 	if v.ctx.Err() != nil {
 		return
 	}
@@ -151,12 +162,12 @@ func (v *verifier) entry(srcDir, dstDir int, srcName, dstName, rel string) {
 	if !sameTime(s.Mtim, d.Mtim, v.opts.timeGrain) {
 		v.differ(rel, "modification time %d.%09d in the source, %d.%09d in the copy", s.Mtim.Sec, s.Mtim.Nsec, d.Mtim.Sec, d.Mtim.Nsec)
 	}
-	sx, err := xattrs(-1, procPath(srcDir, srcName))
+	sx, err := xattrsAt(srcDir, srcName)
 	if err != nil {
 		v.fail(errs.New(errs.Failed, "read extended attributes", v.src(rel), err, unreadable))
 		return
 	}
-	dx, err := xattrs(-1, procPath(dstDir, dstName))
+	dx, err := xattrsAt(dstDir, dstName)
 	if err != nil {
 		v.fail(errs.New(errs.Failed, "read extended attributes", v.dst(rel), err, ""))
 		return
@@ -182,22 +193,14 @@ func (v *verifier) entry(srcDir, dstDir int, srcName, dstName, rel string) {
 			v.fail(errs.Errorf(errs.Failed, "verify", v.src(rel), "unmount it or move it separately", "another filesystem is mounted here"))
 			return
 		}
-		v.dir(srcDir, dstDir, srcName, dstName, rel)
+		spread(v.walkers, wg, func() { v.dir(srcDir, dstDir, srcName, dstName, rel) })
 	case unix.S_IFREG:
 		if s.Size != d.Size {
 			v.differ(rel, "size %d in the source, %d in the copy", s.Size, d.Size)
 			return
 		}
-		if s.Nlink > 1 || d.Nlink > 1 {
-			sk := fileKey{uint64(s.Dev), s.Ino}
-			if ino, ok := v.srcToDst[sk]; ok && ino != d.Ino {
-				v.differ(rel, "hard link split: the source shares this file with another name, the copy does not")
-			} else if k, ok := v.dstToSrc[d.Ino]; ok && k != sk {
-				v.differ(rel, "hard link joined: the copy shares this file with another name, the source does not")
-			} else if ok {
-				return // contents already compared under the first name
-			}
-			v.srcToDst[sk], v.dstToSrc[d.Ino] = d.Ino, sk
+		if (s.Nlink > 1 || d.Nlink > 1) && !v.firstName(rel, fileKey{uint64(s.Dev), s.Ino}, d.Ino) {
+			return
 		}
 		if v.opts.checksums {
 			v.hash(srcDir, dstDir, srcName, dstName, rel, &s)
@@ -229,6 +232,26 @@ func (v *verifier) entry(srcDir, dstDir int, srcName, dstName, rel string) {
 	}
 }
 
+// firstName records that the file sk of the source has the inode ino in
+// the copy, reporting a hard link split or joined; it is false when the
+// pair was seen under another name, whose contents are compared already.
+func (v *verifier) firstName(rel string, sk fileKey, ino uint64) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if i, ok := v.srcToDst[sk]; ok && i != ino {
+		v.stats.Count++
+		v.noteLocked(rel, "hard link split: the source shares this file with another name, the copy does not")
+	} else if k, ok := v.dstToSrc[ino]; ok && k != sk {
+		v.stats.Count++
+		v.noteLocked(rel, "hard link joined: the copy shares this file with another name, the source does not")
+	} else if ok {
+		return false
+	}
+	v.srcToDst[sk], v.dstToSrc[ino] = ino, sk
+	return true
+}
+
+// dir compares two directories entry by entry.
 func (v *verifier) dir(srcDir, dstDir int, srcName, dstName, rel string) {
 	sfd, err := openDirAt(srcDir, srcName)
 	if err != nil {
@@ -254,6 +277,8 @@ func (v *verifier) dir(srcDir, dstDir int, srcName, dstName, rel string) {
 	}
 	sort.Strings(sn)
 	sort.Strings(dn)
+	var wg sync.WaitGroup
+	defer wg.Wait() // before the descriptors close
 	i, j := 0, 0
 	for i < len(sn) || j < len(dn) {
 		if v.ctx.Err() != nil {
@@ -267,7 +292,7 @@ func (v *verifier) dir(srcDir, dstDir int, srcName, dstName, rel string) {
 			v.differ(childRel(rel, dn[j]), "only in the copy")
 			j++
 		default:
-			v.entry(sfd, dfd, sn[i], dn[j], childRel(rel, sn[i]))
+			v.entry(sfd, dfd, sn[i], dn[j], childRel(rel, sn[i]), &wg)
 			i++
 			j++
 		}

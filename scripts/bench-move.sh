@@ -1,23 +1,29 @@
 #!/usr/bin/env bash
 # Speed of `cgscale move` against its peers, on one generated domain moved
-# between two ext4 loop volumes (warm cache; median of 3 runs):
+# between two ext4 loop volumes (warm cache; median of 3 runs). The targets:
 #   cgscale move --verify=meta   vs  cp -a                                (target: ratio <= 1.1)
 #   cgscale move (checksums)     vs  rsync -aHAX + rsync -aHAXn --checksum (target: ratio <= 1.0)
-# The move also deletes the source and swaps in the link; the peers do not.
+# These peers neither make the copy durable nor delete the source; the
+# move does both (and verifies, and swaps in the link). So the script also
+# prints the ratio against a peer doing that same durable job with standard
+# tools, what a cross-device mv followed by a sync does:
+#   cgscale move --verify=meta   vs  cp -a SRC DST && sync && rm -rf SRC   (no target)
+# and the time of each phase of the median move runs (from --json).
 #
 #   sudo scripts/bench-move.sh bin/cgscale        # ACCOUNTS=20000 by default
 set -euo pipefail
 bin=$(readlink -f "${1:?usage: bench-move.sh CGSCALE_BINARY}")
 accounts=${ACCOUNTS:-20000}
 . "$(dirname "$0")/movelib.sh"
+command -v jq >/dev/null || { echo "$0: needs jq" >&2; exit 1; }
 
 mkvol v1 4096
 mkvol v2 8192   # rsync -aHAX fills the holes of sparse files
 tpl=$(gen "$work/v1/tpl" "$accounts")
-echo "tree: $accounts accounts, $(find "$tpl" | wc -l) entries, $(du -sh "$tpl" | cut -f1) ($(nproc) CPUs, warm cache)"
+echo "tree: $accounts accounts, $(find "$tpl" | wc -l) entries, $(du -sh "$tpl" | cut -f1) ($(nproc) CPUs, warm cache, load $(cut -d' ' -f1-3 /proc/loadavg))"
 
 fresh() { # a fresh store holding a copy of the template
-  rm -rf "$work/v1/base" "$work/v2/Domains" "$work/v2/cp" "$work/v2/rs"
+  rm -rf "$work/v1/base" "$work/v2/Domains" "$work/v2/cp" "$work/v2/rs" "$work/v2/mv"
   mkdir -p "$work/v1/base/Domains"
   cp -a "$tpl" "$work/v1/base/Domains/"
   sync
@@ -25,16 +31,40 @@ fresh() { # a fresh store holding a copy of the template
 rsync_both() {
   rsync -aHAX "$1/" "$2/" && [ -z "$(rsync -aHAXn --checksum --itemize-changes "$1/" "$2/")" ]
 }
+durable_mv() { cp -a "$1" "$2" && sync && rm -rf "$1"; }
+# move OUT ARGS...: cgscale move --json, its document kept in OUT
+move() {
+  local out=$1
+  shift
+  "$bin" move --json --progress=never "$@" >"$out"
+}
 src=$work/v1/base/Domains/$(basename "$tpl")
-cp_t=() meta_t=() rs_t=() full_t=()
+cp_t=() meta_t=() rs_t=() full_t=() mv_t=()
 for i in 1 2 3; do
   fresh; cp_t+=("$(seconds cp -a "$src" "$work/v2/cp")")
-  fresh; meta_t+=("$(seconds "$bin" move --verify=meta --progress=never "$src" "$work/v2")")
+  fresh; meta_t+=("$(seconds move "$work/meta$i.json" --verify=meta "$src" "$work/v2")")
   fresh; rs_t+=("$(seconds rsync_both "$src" "$work/v2/rs")")
-  fresh; full_t+=("$(seconds "$bin" move --progress=never "$src" "$work/v2")")
-  echo "run $i: cp -a ${cp_t[-1]}s  move --verify=meta ${meta_t[-1]}s  rsync+rsync --checksum ${rs_t[-1]}s  move ${full_t[-1]}s"
+  fresh; full_t+=("$(seconds move "$work/full$i.json" "$src" "$work/v2")")
+  fresh; mv_t+=("$(seconds durable_mv "$src" "$work/v2/mv")")
+  echo "run $i: cp -a ${cp_t[-1]}s  move --verify=meta ${meta_t[-1]}s  rsync+rsync --checksum ${rs_t[-1]}s  move ${full_t[-1]}s  cp -a+sync+rm -rf ${mv_t[-1]}s"
 done
 cp_m=$(median3 "${cp_t[@]}"); meta_m=$(median3 "${meta_t[@]}")
-rs_m=$(median3 "${rs_t[@]}"); full_m=$(median3 "${full_t[@]}")
-awk -v a="$meta_m" -v b="$cp_m" 'BEGIN{printf "move --verify=meta / cp -a:               %.2f  (%.3fs / %.3fs, target <= 1.10)\n", a/b, a, b}'
-awk -v a="$full_m" -v b="$rs_m" 'BEGIN{printf "move / (rsync -aHAX + rsync -n --checksum): %.2f  (%.3fs / %.3fs, target <= 1.00)\n", a/b, a, b}'
+rs_m=$(median3 "${rs_t[@]}"); full_m=$(median3 "${full_t[@]}"); mv_m=$(median3 "${mv_t[@]}")
+awk -v a="$meta_m" -v b="$cp_m" 'BEGIN{printf "move --verify=meta / cp -a:                        %.2f  (%.3fs / %.3fs, target <= 1.10)\n", a/b, a, b}'
+awk -v a="$full_m" -v b="$rs_m" 'BEGIN{printf "move / (rsync -aHAX + rsync -n --checksum):        %.2f  (%.3fs / %.3fs, target <= 1.00)\n", a/b, a, b}'
+awk -v a="$meta_m" -v b="$mv_m" 'BEGIN{printf "move --verify=meta / (cp -a + sync + rm -rf SRC):  %.2f  (%.3fs / %.3fs, same durable job, no target)\n", a/b, a, b}'
+
+# phases NAME TIMES...: the phase times of the run whose time is the median
+phases() {
+  local name=$1 med i
+  shift
+  med=$(median3 "$@")
+  for i in 1 2 3; do
+    [ "${!i}" = "$med" ] || continue
+    printf '%-20s' "$name phases:"
+    jq -r '(.phases // []) | map("\(.phase) \(.ms)ms") | join("  ") | if . == "" then "(not reported)" else . end' "$work/$name$i.json"
+    return
+  done
+}
+phases meta "${meta_t[@]}"
+phases full "${full_t[@]}"
