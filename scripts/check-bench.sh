@@ -41,7 +41,7 @@ for v in ext4-nodirindex ext4 xfs btrfs tmpfs; do
   # fs_mark, one thread: 16 KiB files, fsync before close, 100 directories.
   fsm=$dir/.fsm  # fs_mark wants a path shorter than 40 bytes
   rm -rf "$fsm"; mkdir "$fsm"
-  peer=$( (cd "$fsm" && fs_mark -d "$fsm/d" -n 2000 -s 16384 -t 1 -S 1 -D 100 -L 1 2>&1 || true) | awk '/^ *[0-9]/ {print $4}' | tail -1)
+  peer=$( (cd "$fsm" && fs_mark -d "$fsm" -n 2000 -s 16384 -t 1 -S 1 -D 100 -L 1 2>&1 || true) | awk '/^ *[0-9]/ {print $4}' | tail -1)
   rm -rf "$fsm"
   printf '%-16s %-10s %7.1f %9.1fus %9.1fus %6.1fx %9s %9s %8s %10.0f %10s\n' \
     "$v" "$type" "$secs" "$(echo "$m1/1000" | bc -l)" "$(echo "$m50/1000" | bc -l)" "$ratio" "$knee" "$maxd" "$rec" "$rate" "${peer:-?}"
