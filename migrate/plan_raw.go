@@ -2,12 +2,10 @@ package migrate
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"reflect"
-	"unicode/utf8"
 
-	"github.com/cgscale/cgscale/internal/journal"
+	"github.com/cgscale/cgscale/internal/rawjson"
 )
 
 // Paths and names in a plan file are kept byte for byte. File names are
@@ -20,91 +18,11 @@ import (
 // is valid UTF-8 is a JSON string, as usual; one that is not is the
 // object {"b64": "<standard base64 of its bytes>"}. A valid UTF-8 string
 // is never written in the object form, so each string has exactly one
-// encoding and decoding then encoding again gives the same bytes.
-
-// rawString is a string with that encoding.
-type rawString string
-
-func (r rawString) MarshalJSON() ([]byte, error) {
-	if utf8.ValidString(string(r)) {
-		return json.Marshal(string(r))
-	}
-	return json.Marshal(struct {
-		B64 string `json:"b64"`
-	}{base64.StdEncoding.EncodeToString([]byte(r))})
-}
-
-func (r *rawString) UnmarshalJSON(data []byte) error {
-	s, err := journal.DecodeName(data)
-	if err != nil {
-		return err
-	}
-	*r = rawString(s)
-	return nil
-}
-
-var rawType = reflect.TypeOf(rawString(""))
-
-// wireType is t with every string (in fields, slices and nested structs
-// of this package) replaced by rawString. Field names, order and tags are
-// kept, so the JSON is the same as t's wherever the strings are UTF-8.
-func wireType(t reflect.Type) reflect.Type {
-	switch t.Kind() {
-	case reflect.String:
-		return rawType
-	case reflect.Slice:
-		return reflect.SliceOf(wireType(t.Elem()))
-	case reflect.Pointer:
-		return reflect.PointerTo(wireType(t.Elem()))
-	case reflect.Struct:
-		if t.PkgPath() != rawType.PkgPath() {
-			return t // time.Time and the like encode themselves
-		}
-		fields := make([]reflect.StructField, t.NumField())
-		for i := range fields {
-			f := t.Field(i)
-			fields[i] = reflect.StructField{Name: f.Name, Type: wireType(f.Type), Tag: f.Tag}
-		}
-		return reflect.StructOf(fields)
-	}
-	return t
-}
-
-// convert copies src into dst, where one's type is the wire type of the
-// other's.
-func convert(dst, src reflect.Value) {
-	switch src.Kind() {
-	case reflect.String:
-		dst.SetString(src.String())
-	case reflect.Slice:
-		if src.IsNil() {
-			return
-		}
-		dst.Set(reflect.MakeSlice(dst.Type(), src.Len(), src.Len()))
-		for i := 0; i < src.Len(); i++ {
-			convert(dst.Index(i), src.Index(i))
-		}
-	case reflect.Pointer:
-		if src.IsNil() {
-			return
-		}
-		dst.Set(reflect.New(dst.Type().Elem()))
-		convert(dst.Elem(), src.Elem())
-	case reflect.Struct:
-		if src.Type() == dst.Type() {
-			dst.Set(src)
-			return
-		}
-		for i := 0; i < src.NumField(); i++ {
-			convert(dst.Field(i), src.Field(i))
-		}
-	default:
-		dst.Set(src)
-	}
-}
+// encoding and decoding then encoding again gives the same bytes. The
+// encoder is internal/rawjson, shared with scan's JSON report.
 
 // planWire is the type a Plan is encoded as.
-var planWire = wireType(reflect.TypeOf(planFields{}))
+var planWire = rawjson.Wire(reflect.TypeOf(planFields{}))
 
 // planFields is Plan without its methods, so that encoding it does not
 // call Plan.MarshalJSON again.
@@ -113,7 +31,7 @@ type planFields Plan
 // MarshalJSON encodes the plan with every string kept byte for byte.
 func (p Plan) MarshalJSON() ([]byte, error) {
 	w := reflect.New(planWire).Elem()
-	convert(w, reflect.ValueOf(planFields(p)))
+	rawjson.Convert(w, reflect.ValueOf(planFields(p)))
 	return json.Marshal(w.Interface())
 }
 
@@ -127,7 +45,7 @@ func (p *Plan) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	var f planFields
-	convert(reflect.ValueOf(&f).Elem(), w.Elem())
+	rawjson.Convert(reflect.ValueOf(&f).Elem(), w.Elem())
 	*p = Plan(f)
 	return nil
 }

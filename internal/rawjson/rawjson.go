@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"sync"
 	"unicode/utf8"
 )
 
@@ -71,7 +70,6 @@ var (
 	stringType  = reflect.TypeFor[String]()
 	marshaler   = reflect.TypeFor[json.Marshaler]()
 	textMarshal = reflect.TypeFor[encoding.TextMarshaler]()
-	wireTypes   sync.Map // reflect.Type → reflect.Type
 )
 
 // encodesItself reports whether t has its own JSON or text form, which
@@ -84,16 +82,8 @@ func encodesItself(t reflect.Type) bool {
 // Wire returns t with every string in it replaced by String. Field
 // names, order and tags are kept, so the JSON is the same as t's wherever
 // the strings are UTF-8.
+// The types cgscale encodes are not recursive, so the walk ends.
 func Wire(t reflect.Type) reflect.Type {
-	if w, ok := wireTypes.Load(t); ok {
-		return w.(reflect.Type)
-	}
-	w := wire(t)
-	wireTypes.Store(t, w)
-	return w
-}
-
-func wire(t reflect.Type) reflect.Type {
 	if t != stringType && encodesItself(t) {
 		return t
 	}
