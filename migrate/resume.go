@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cgscale/cgscale/errs"
+	"github.com/cgscale/cgscale/fsbench"
 )
 
 // Resume finishes the unfinished move journaled in the store at base:
@@ -92,6 +93,11 @@ func ResumeRelocation(ctx context.Context, j *Journal, recs []Record, op int, ab
 	case StepRolledBack:
 		r.res.Outcome = "rolled back"
 		return r.res, nil
+	}
+	if !abort {
+		if err := r.checkVolume(); err != nil {
+			return r.res, err
+		}
 	}
 	pfd, err := unix.Open(filepath.Dir(begin.Src), dirFlags&^unix.O_NOFOLLOW, 0)
 	if err != nil {
@@ -185,4 +191,39 @@ func (r *relocation) swapState(pfd int) (swapStateKind, error) {
 		return 0, errs.New(errs.Failed, "stat", r.src(), err, "")
 	}
 	return 0, errs.Errorf(errs.Failed, "resume", r.src(), "inspect the store by hand", "is neither a directory nor this move's link")
+}
+
+// checkVolume refuses to go on when the filesystem now holding the copy's
+// path is not the one the journal recorded (the target volume is not
+// mounted, say, after a reboot): a copy, swap or removal would then work
+// on whatever filesystem holds the path now. The nearest existing
+// directory at or above Dst stands for the volume.
+func (r *relocation) checkVolume() error {
+	if r.begin.Dev == 0 && r.begin.FSID == "" {
+		return nil // a journal from before these were recorded
+	}
+	p := r.begin.Dst
+	var st unix.Stat_t
+	for {
+		err := unix.Stat(p, &st)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.ENOENT) || p == "/" || p == "." {
+			return errs.New(errs.Failed, "stat", p, err, "")
+		}
+		p = filepath.Dir(p)
+	}
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(p, &sfs); err != nil {
+		return errs.New(errs.Failed, "statfs", p, err, "")
+	}
+	fsid := fsidString(&sfs)
+	if st.Dev == r.begin.Dev && (r.begin.FSID == "" || fsid == r.begin.FSID) {
+		return nil
+	}
+	return errs.Errorf(errs.Refused, "check target volume", r.begin.Dst,
+		"mount the target volume (the filesystem the journal records) at its place, then run `"+r.resumeCmd()+"` again",
+		"the journal records the copy on the filesystem with device %d:%d and id %s, but %s is now on device %d:%d with id %s (%s); the target volume is not mounted there",
+		unix.Major(r.begin.Dev), unix.Minor(r.begin.Dev), r.begin.FSID, p, unix.Major(st.Dev), unix.Minor(st.Dev), fsid, fsbench.TypeName(uint64(sfs.Type)))
 }

@@ -377,3 +377,45 @@ func TestD19_JournalsArePruned(t *testing.T) {
 		t.Errorf("unfinished journals: %v", open)
 	}
 }
+
+// A move killed in its copy is not resumed onto another filesystem: with
+// the target volume unmounted (a reboot) and its path present on the
+// root filesystem, resume refuses, names both filesystems and says to
+// mount the volume; the source stays a directory, unchanged.
+func TestResumeRefusesUnmountedVolume(t *testing.T) {
+	needRoot(t)
+	base := newBase(t, "ext4")
+	dom := genDomain(t, base, 20, 6, false)
+	keep := pristine(t, dom)
+	vol := testfs.Mount(t, 16, "tmpfs")
+	cmd := helper(t, []string{"CGSCALE_MIGRATE_HELPER=move", "SRC=" + dom, "VOL=" + vol, "CGSCALE_DIE_AT=copy"}, 0)
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Fatalf("helper was not killed: %v\n%s", err, out)
+	}
+	if out, err := execOut("umount", vol); err != nil {
+		t.Fatalf("umount %s: %v\n%s", vol, err, out)
+	}
+	must(t, os.MkdirAll(filepath.Join(vol, "Domains"), 0o755))
+	res, err := Resume(context.Background(), base, false, MoveOptions{Jobs: 2})
+	if errs.KindOf(err) != errs.Refused {
+		t.Fatalf("resume with the volume unmounted: %+v %v, want refused", res, err)
+	}
+	for _, want := range []string{"journal records", "device 0:", vol} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("refusal %q does not say %q", err, want)
+		}
+	}
+	if h := errs.HintOf(err); !strings.Contains(h, "mount the target volume") {
+		t.Errorf("hint %q does not say to mount the volume", h)
+	}
+	if st := lstat(t, dom); st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		t.Fatalf("%s is no longer a directory", dom)
+	}
+	sameTree(t, keep, dom)
+	if ents := entries(t, filepath.Join(vol, "Domains")); len(ents) != 0 {
+		t.Errorf("resume wrote onto the root filesystem: %v", ents)
+	}
+	if open, _ := Unfinished(base); len(open) != 1 {
+		t.Errorf("the journal should stay unfinished for a later resume: %v", open)
+	}
+}
