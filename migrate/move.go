@@ -46,6 +46,18 @@ type MoveOptions struct {
 
 	skipSpaceCheck  bool // tests: reach the copy on a target that is too small
 	forceTwoRenames bool // tests: swap as on a filesystem without RENAME_EXCHANGE
+	// swapFault, when set (tests), is asked before each rename of the
+	// two-renames swap ("rename aside", "link in", "put back"); an error
+	// it returns stands for that rename failing.
+	swapFault func(step string) error
+}
+
+// fault is the error swapFault injects for step, if any.
+func (o *MoveOptions) fault(step string) error {
+	if o.swapFault == nil {
+		return nil
+	}
+	return o.swapFault(step)
 }
 
 func (o *MoveOptions) phase(p string) {
@@ -584,6 +596,12 @@ func (r *relocation) fromCopy(ctx context.Context) error {
 	}
 	r.enter("swap")
 	mode, err := r.swap(spfd)
+	if mode == modeHalfSwapped {
+		// The directory is aside and the link is not in place: only
+		// --resume or --abort, which know this state, may go on. Nothing
+		// is rolled back and the job stays open.
+		return err
+	}
 	if err != nil {
 		return r.rollback(ctx, err)
 	}
@@ -645,19 +663,35 @@ func (r *relocation) swap(pfd int) (string, error) {
 		_ = unix.Unlinkat(pfd, temp, 0)
 		return "", errs.New(errs.Failed, "swap", r.src(), err, "")
 	}
-	if err := unix.Renameat(pfd, name, pfd, r.oldName()); err != nil {
+	if err := r.rename("rename aside", pfd, name, r.oldName()); err != nil {
 		_ = unix.Unlinkat(pfd, temp, 0)
 		return "", errs.New(errs.Failed, "rename aside", r.src(), err, "")
 	}
-	if err := unix.Renameat(pfd, temp, pfd, name); err != nil {
-		if e := unix.Renameat(pfd, r.oldName(), pfd, name); e != nil {
-			return "", errs.New(errs.Failed, "put back", r.src(), e, "the directory is at "+filepath.Join(filepath.Dir(r.src()), r.oldName())+"; rename it back by hand")
+	if err := r.rename("link in", pfd, temp, name); err != nil {
+		if e := r.rename("put back", pfd, r.oldName(), name); e != nil {
+			old := filepath.Join(filepath.Dir(r.src()), r.oldName())
+			return modeHalfSwapped, errs.New(errs.Failed, "put back", r.src(),
+				fmt.Errorf("the link could not be renamed into place (%v), and the directory, now at %s, could not be put back: %w", err, old, e),
+				"the source's data is intact at "+old+" and the copy at "+r.begin.Dst+"; fix the cause and run `"+r.resumeCmd()+"` to finish, or `"+r.abortCmd()+"` to put the directory back")
 		}
 		_ = unix.Unlinkat(pfd, temp, 0)
 		return "", errs.New(errs.Failed, "swap", r.src(), err, "")
 	}
 	_ = unix.Fsync(pfd)
 	return "two renames", nil
+}
+
+// modeHalfSwapped is what swap returns when it stopped between its two
+// renames and could not undo the first.
+const modeHalfSwapped = "half swapped"
+
+// rename renames pfd/from to pfd/to, never replacing anything at to
+// (step names the rename for swapFault).
+func (r *relocation) rename(step string, pfd int, from, to string) error {
+	if err := r.opts.fault(step); err != nil {
+		return err
+	}
+	return renameNoReplace(pfd, from, pfd, to)
 }
 
 // finish removes (or keeps) the old tree after the swap.

@@ -552,3 +552,62 @@ func TestC23_ProbeRefusesTarget(t *testing.T) {
 		t.Fatal("source changed")
 	}
 }
+
+// When the two-renames swap cannot rename the link in and then cannot put
+// the directory back either, nothing is rolled back: the copy stays, the
+// journal stays open, and --resume (or --abort) completes from there.
+func TestSwapPutBackFails(t *testing.T) {
+	needRoot(t)
+	for _, abort := range []bool{false, true} {
+		t.Run(map[bool]string{false: "resume", true: "abort"}[abort], func(t *testing.T) {
+			base := newBase(t, "ext4")
+			dom := genDomain(t, base, 10, 7, false)
+			keep := pristine(t, dom)
+			vol := testfs.Scratch(t, "tmpfs")
+			injected := errors.New("injected failure")
+			_, err := runMove(t, dom, vol, func(o *MoveOptions) {
+				o.forceTwoRenames = true
+				o.swapFault = func(step string) error {
+					if step == "link in" || step == "put back" {
+						return injected
+					}
+					return nil
+				}
+			})
+			if err == nil || !errors.Is(err, injected) || !strings.Contains(errs.HintOf(err), "--resume") {
+				t.Fatalf("move: %v (hint %q), want the put-back failure with a hint to resume", err, errs.HintOf(err))
+			}
+			open, err := Unfinished(base)
+			must(t, err)
+			if len(open) != 1 {
+				t.Fatalf("the journal was closed after a half-done swap: unfinished %v", open)
+			}
+			recs, err := ReadJournal(open[0])
+			must(t, err)
+			if reached(recs, 0, "move", "rolling back") {
+				t.Fatalf("a half-done swap was rolled back")
+			}
+			b, _ := beginRecord(recs, 0, "move")
+			dest := filepath.Join(vol, "Domains", filepath.Base(dom))
+			sameTree(t, keep, filepath.Join(filepath.Dir(dom), b.Temp+".old"))
+			sameTree(t, keep, dest)
+			res, err := Resume(context.Background(), base, abort, MoveOptions{Jobs: 2})
+			if err != nil {
+				t.Fatalf("resume (abort %v): %v", abort, err)
+			}
+			if abort {
+				if res.Outcome != "rolled back" {
+					t.Fatalf("abort: %+v", res)
+				}
+				assertUntouched(t, dom, keep, vol)
+				return
+			}
+			if res.Outcome != "moved" {
+				t.Fatalf("resume: %+v", res)
+			}
+			assertLinked(t, dom, dest)
+			sameTree(t, keep, dom)
+			assertNoTemp(t, filepath.Dir(dom))
+		})
+	}
+}
