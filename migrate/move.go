@@ -708,8 +708,9 @@ func (r *relocation) finish(ctx context.Context, pfd int) error {
 		if len(kept) > 255 {
 			kept = ".cgscale-kept-" + r.j.ID
 		}
-		if err := unix.Renameat(pfd, old, pfd, kept); err != nil {
-			return errs.New(errs.Failed, "keep", filepath.Join(filepath.Dir(r.src()), old), err, "")
+		if err := renameNoReplace(pfd, old, pfd, kept); err != nil {
+			return errs.New(errs.Failed, "keep", filepath.Join(filepath.Dir(r.src()), old), err,
+				"the move is done (the link is in place); if "+filepath.Join(filepath.Dir(r.src()), kept)+" is in the way, move it elsewhere and run `"+r.resumeCmd()+"`")
 		}
 		r.res.Kept = filepath.Join(filepath.Dir(r.src()), kept)
 		_ = unix.Fsync(pfd)

@@ -611,3 +611,39 @@ func TestSwapPutBackFails(t *testing.T) {
 		})
 	}
 }
+
+// --keep-source never replaces what stands at the kept name: an empty
+// directory put there during the move stays, the rename is refused, and
+// the old tree stays under its temporary name for --resume.
+func TestKeepNameNotReplaced(t *testing.T) {
+	needRoot(t)
+	base := newBase(t, "ext4")
+	dom := genDomain(t, base, 10, 8, false)
+	keep := pristine(t, dom)
+	vol := testfs.Scratch(t, "tmpfs")
+	var blocker string
+	_, err := runMove(t, dom, vol, func(o *MoveOptions) {
+		o.KeepSource = true
+		o.Phase = func(p string) {
+			if p != "swap" {
+				return
+			}
+			open, err := Unfinished(base)
+			if err != nil || len(open) != 1 {
+				t.Errorf("unfinished journals: %v %v", open, err)
+				return
+			}
+			id := strings.TrimSuffix(filepath.Base(open[0]), ".jsonl")
+			blocker = filepath.Join(filepath.Dir(dom), "."+filepath.Base(dom)+".cgscale-kept-"+id)
+			must(t, os.Mkdir(blocker, 0o755))
+		}
+	})
+	if err == nil || !strings.Contains(err.Error(), "keep") {
+		t.Fatalf("move: %v, want the keep rename refused", err)
+	}
+	if ents := entries(t, blocker); len(ents) != 0 {
+		t.Fatalf("the directory at the kept name was replaced: %v", ents)
+	}
+	assertLinked(t, dom, filepath.Join(vol, "Domains", filepath.Base(dom)))
+	sameTree(t, keep, dom)
+}

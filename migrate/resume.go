@@ -114,13 +114,13 @@ func ResumeRelocation(ctx context.Context, j *Journal, recs []Record, op int, ab
 	switch state {
 	case halfSwapped: // between the two renames of the fallback
 		if abort {
-			if err := unix.Renameat(pfd, r.oldName(), pfd, r.name()); err != nil {
+			if err := renameNoReplace(pfd, r.oldName(), pfd, r.name()); err != nil {
 				return r.res, errs.New(errs.Failed, "put directory back", begin.Src, err, "")
 			}
 			_ = unix.Fsync(pfd)
 			return r.res, r.rollbackOnly()
 		}
-		if err := unix.Renameat(pfd, begin.Temp, pfd, r.name()); err != nil {
+		if err := renameNoReplace(pfd, begin.Temp, pfd, r.name()); err != nil {
 			return r.res, errs.New(errs.Failed, "rename link into place", begin.Src, err, "")
 		}
 		_ = unix.Fsync(pfd)
