@@ -365,6 +365,11 @@ type relocation struct {
 	res   *MoveResult
 	cur   string // the phase under way, for the message of an interruption
 
+	// made is the journal's "created" record of the copy's top directory
+	// (its device and inode), nil if none was recorded: only a directory
+	// that still has that identity is ever deleted at Dst.
+	made *Record
+
 	timed      string    // the phase being timed (also those not shown)
 	timedSince time.Time // when it started
 }
@@ -537,13 +542,21 @@ func (r *relocation) fromCopy(ctx context.Context) error {
 	}
 	defer unix.Close(dpfd)
 	dname := filepath.Base(r.begin.Dst)
-	if err := removeTree(ctx, dpfd, dname, r.begin.Dst, o.Jobs, nil); err != nil {
+	if err := r.removeCopy(ctx, dpfd); err != nil {
 		return r.failed(ctx, err)
 	}
 	r.enter("copy")
 	linkText := r.linkText()
+	created := func(dev, ino uint64) error {
+		rec := Record{Op: r.op, Kind: "move", Step: StepCreated, Dst: r.begin.Dst, Dev: dev, Ino: ino}
+		if err := r.j.Append(rec); err != nil {
+			return err
+		}
+		r.made = &rec
+		return nil
+	}
 	cs, err := copyTree(ctx, spfd, r.name(), dpfd, dname, copyOpts{jobs: o.Jobs, counters: o.Counters,
-		srcRoot: r.src(), dstRoot: r.begin.Dst, linkText: linkText})
+		srcRoot: r.src(), dstRoot: r.begin.Dst, linkText: linkText, created: created})
 	r.res.Copy = cs
 	if err != nil {
 		return r.failed(ctx, err)
@@ -781,9 +794,12 @@ func (r *relocation) undo() error {
 	}
 	dpfd, err := unix.Open(filepath.Dir(r.begin.Dst), dirFlags&^unix.O_NOFOLLOW, 0)
 	if err == nil {
-		err = removeTree(context.Background(), dpfd, filepath.Base(r.begin.Dst), r.begin.Dst, r.opts.Jobs, nil)
+		err = r.removeCopy(context.Background(), dpfd)
 		_ = unix.Syncfs(dpfd)
 		unix.Close(dpfd)
+		if errs.KindOf(err) == errs.Refused {
+			return err
+		}
 		if err != nil {
 			return errs.New(errs.Failed, "remove partial copy", r.begin.Dst, err,
 				"the source is untouched; remove the partial copy by hand or run `"+r.abortCmd()+"`")
@@ -795,4 +811,27 @@ func (r *relocation) undo() error {
 		_ = unix.Rmdir(r.begin.Made[i]) // only when empty
 	}
 	return nil
+}
+
+// StepCreated records the copy's top directory right after it is made,
+// with its device and inode, before anything is copied into it.
+const StepCreated = "created"
+
+// removeCopy deletes the copy at Dst (dpfd is its parent directory), but
+// only if it is the directory this move created, by device and inode as
+// journaled; anything else standing there is refused, never deleted.
+func (r *relocation) removeCopy(ctx context.Context, dpfd int) error {
+	name := filepath.Base(r.begin.Dst)
+	var st unix.Stat_t
+	if err := lstatAt(dpfd, name, &st); errors.Is(err, unix.ENOENT) {
+		return nil
+	} else if err != nil {
+		return errs.New(errs.Failed, "stat", r.begin.Dst, err, "")
+	}
+	if r.made == nil || st.Mode&unix.S_IFMT != unix.S_IFDIR || uint64(st.Dev) != r.made.Dev || st.Ino != r.made.Ino {
+		return errs.Errorf(errs.Refused, "remove partial copy", r.begin.Dst,
+			"look at what is there; if it is an old copy you do not need, remove it by hand and run the command again",
+			"is not the directory this move created (the journal records no such directory, or another device and inode); cgscale does not delete it")
+	}
+	return removeTree(ctx, dpfd, name, r.begin.Dst, r.opts.Jobs, nil)
 }

@@ -85,6 +85,11 @@ func ResumeRelocation(ctx context.Context, j *Journal, recs []Record, op int, ab
 	r := &relocation{j: j, op: op, begin: begin, opts: opts,
 		res: &MoveResult{Plan: &MovePlan{Source: begin.Src, Dest: begin.Dst, Link: begin.Link,
 			Target: TargetInfo{Dev: begin.Dev, FSID: begin.FSID}}, Journal: j.Path, Resumed: true}}
+	for i := range recs {
+		if recs[i].Op == op && recs[i].Kind == "move" && recs[i].Step == StepCreated {
+			r.made = &recs[i]
+		}
+	}
 	last, _ := lastStep(recs, op, "move")
 	switch last.Step {
 	case StepDone:
