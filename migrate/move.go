@@ -609,10 +609,11 @@ func (r *relocation) fromCopy(ctx context.Context) error {
 	}
 	r.enter("swap")
 	mode, err := r.swap(spfd)
-	if mode == modeHalfSwapped {
-		// The directory is aside and the link is not in place: only
-		// --resume or --abort, which know this state, may go on. Nothing
-		// is rolled back and the job stays open.
+	if mode != "" && err != nil {
+		// Half swapped (the directory aside, the link not in place), or
+		// swapped but not known durable: only --resume or --abort, which
+		// read this state from the disk, may go on. Nothing is rolled
+		// back and the job stays open.
 		return err
 	}
 	if err != nil {
@@ -669,8 +670,7 @@ func (r *relocation) swap(pfd int) (string, error) {
 		err = unix.Renameat2(pfd, temp, pfd, name, unix.RENAME_EXCHANGE)
 	}
 	if err == nil {
-		_ = unix.Fsync(pfd)
-		return "exchange", nil
+		return "exchange", r.syncParent(pfd, "swap")
 	}
 	if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EOPNOTSUPP) {
 		_ = unix.Unlinkat(pfd, temp, 0)
@@ -690,8 +690,23 @@ func (r *relocation) swap(pfd int) (string, error) {
 		_ = unix.Unlinkat(pfd, temp, 0)
 		return "", errs.New(errs.Failed, "swap", r.src(), err, "")
 	}
-	_ = unix.Fsync(pfd)
-	return "two renames", nil
+	return "two renames", r.syncParent(pfd, "swap")
+}
+
+// syncParent makes the renames just done in the source's parent directory
+// (pfd) durable. A failure is an error: the step is not journaled, and
+// the job stays open for --resume, which reads where things stand from
+// the disk.
+func (r *relocation) syncParent(pfd int, after string) error {
+	err := r.opts.fault("sync")
+	if err == nil {
+		err = unix.Fsync(pfd)
+	}
+	if err != nil {
+		return errs.New(errs.Failed, "sync directory after the "+after, filepath.Dir(r.src()), err,
+			"the "+after+" is done but may not be durable; fix the cause and run `"+r.resumeCmd()+"` to finish")
+	}
+	return nil
 }
 
 // modeHalfSwapped is what swap returns when it stopped between its two
@@ -726,7 +741,9 @@ func (r *relocation) finish(ctx context.Context, pfd int) error {
 				"the move is done (the link is in place); if "+filepath.Join(filepath.Dir(r.src()), kept)+" is in the way, move it elsewhere and run `"+r.resumeCmd()+"`")
 		}
 		r.res.Kept = filepath.Join(filepath.Dir(r.src()), kept)
-		_ = unix.Fsync(pfd)
+		if err := r.syncParent(pfd, "keep"); err != nil {
+			return err
+		}
 		if err := r.j.Append(Record{Op: r.op, Kind: "move", Step: "kept", Kept: r.res.Kept}); err != nil {
 			return err
 		}
@@ -742,7 +759,9 @@ func (r *relocation) finish(ctx context.Context, pfd int) error {
 			return errs.New(errs.Failed, "remove old tree", filepath.Join(filepath.Dir(r.src()), old), err,
 				"the move is done (the link is in place); fix the cause and run `"+r.resumeCmd()+"`")
 		}
-		_ = unix.Fsync(pfd)
+		if err := r.syncParent(pfd, "removal of the old tree"); err != nil {
+			return err
+		}
 		if err := r.step("removed", ""); err != nil {
 			return err
 		}

@@ -647,3 +647,45 @@ func TestKeepNameNotReplaced(t *testing.T) {
 	assertLinked(t, dom, filepath.Join(vol, "Domains", filepath.Base(dom)))
 	sameTree(t, keep, dom)
 }
+
+// A failed fsync of the store directory after the swap is an error: the
+// step is not journaled, nothing is rolled back, the job stays open, and
+// --resume finishes from what it finds on disk.
+func TestSwapSyncFails(t *testing.T) {
+	needRoot(t)
+	base := newBase(t, "ext4")
+	dom := genDomain(t, base, 10, 10, false)
+	keep := pristine(t, dom)
+	vol := testfs.Scratch(t, "tmpfs")
+	injected := errors.New("injected fsync failure")
+	_, err := runMove(t, dom, vol, func(o *MoveOptions) {
+		o.swapFault = func(step string) error {
+			if step == "sync" {
+				return injected
+			}
+			return nil
+		}
+	})
+	if !errors.Is(err, injected) || !strings.Contains(errs.HintOf(err), "--resume") {
+		t.Fatalf("move: %v (hint %q), want the sync failure with a hint to resume", err, errs.HintOf(err))
+	}
+	open, err := Unfinished(base)
+	must(t, err)
+	if len(open) != 1 {
+		t.Fatalf("the job was closed after a failed sync: unfinished %v", open)
+	}
+	recs, err := ReadJournal(open[0])
+	must(t, err)
+	for _, s := range []string{"swapped", "rolling back"} {
+		if reached(recs, 0, "move", s) {
+			t.Errorf("%q journaled after the sync failed", s)
+		}
+	}
+	res, err := Resume(context.Background(), base, false, MoveOptions{Jobs: 2})
+	if err != nil || res.Outcome != "moved" {
+		t.Fatalf("resume: %+v %v", res, err)
+	}
+	assertLinked(t, dom, filepath.Join(vol, "Domains", filepath.Base(dom)))
+	sameTree(t, keep, dom)
+	assertNoTemp(t, filepath.Dir(dom))
+}

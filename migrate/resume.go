@@ -122,13 +122,17 @@ func ResumeRelocation(ctx context.Context, j *Journal, recs []Record, op int, ab
 			if err := renameNoReplace(pfd, r.oldName(), pfd, r.name()); err != nil {
 				return r.res, errs.New(errs.Failed, "put directory back", begin.Src, err, "")
 			}
-			_ = unix.Fsync(pfd)
+			if err := r.syncParent(pfd, "put-back"); err != nil {
+				return r.res, err
+			}
 			return r.res, r.rollbackOnly()
 		}
 		if err := renameNoReplace(pfd, begin.Temp, pfd, r.name()); err != nil {
 			return r.res, errs.New(errs.Failed, "rename link into place", begin.Src, err, "")
 		}
-		_ = unix.Fsync(pfd)
+		if err := r.syncParent(pfd, "swap"); err != nil {
+			return r.res, err
+		}
 		fallthrough
 	case swapped:
 		if abort {
