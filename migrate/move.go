@@ -732,20 +732,28 @@ func (r *relocation) finish(ctx context.Context, pfd int) error {
 		}
 	}
 	if old != "" && r.begin.Opts["keep-source"] == "true" {
-		kept := "." + r.name() + ".cgscale-kept-" + r.j.ID
-		if len(kept) > 255 {
-			kept = ".cgscale-kept-" + r.j.ID
+		kept := keptName(r.name(), r.j.ID)
+		keptPath := filepath.Join(filepath.Dir(r.src()), kept)
+		if err := r.j.Append(Record{Op: r.op, Kind: "move", Step: "keeping", Kept: keptPath}); err != nil {
+			return err
 		}
 		if err := renameNoReplace(pfd, old, pfd, kept); err != nil {
 			return errs.New(errs.Failed, "keep", filepath.Join(filepath.Dir(r.src()), old), err,
-				"the move is done (the link is in place); if "+filepath.Join(filepath.Dir(r.src()), kept)+" is in the way, move it elsewhere and run `"+r.resumeCmd()+"`")
+				"the move is done (the link is in place); if "+keptPath+" is in the way, move it elsewhere and run `"+r.resumeCmd()+"`")
 		}
-		r.res.Kept = filepath.Join(filepath.Dir(r.src()), kept)
+		r.res.Kept = keptPath
 		if err := r.syncParent(pfd, "keep"); err != nil {
 			return err
 		}
 		if err := r.j.Append(Record{Op: r.op, Kind: "move", Step: "kept", Kept: r.res.Kept}); err != nil {
 			return err
+		}
+	} else if old == "" && r.begin.Opts["keep-source"] == "true" {
+		// Renamed to the kept path before an interruption.
+		kept := filepath.Join(filepath.Dir(r.src()), keptName(r.name(), r.j.ID))
+		var st unix.Stat_t
+		if unix.Lstat(kept, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			r.res.Kept = kept
 		}
 	} else if old != "" {
 		r.enter("remove")
@@ -853,4 +861,13 @@ func (r *relocation) removeCopy(ctx context.Context, dpfd int) error {
 			"is not the directory this move created (the journal records no such directory, or another device and inode); cgscale does not delete it")
 	}
 	return removeTree(ctx, dpfd, name, r.begin.Dst, r.opts.Jobs, nil)
+}
+
+// keptName is the name, next to the source, that --keep-source gives the
+// old tree of the move named name in journal id.
+func keptName(name, id string) string {
+	if kept := "." + name + ".cgscale-kept-" + id; len(kept) <= 255 {
+		return kept
+	}
+	return ".cgscale-kept-" + id
 }

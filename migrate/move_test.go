@@ -689,3 +689,53 @@ func TestSwapSyncFails(t *testing.T) {
 	sameTree(t, keep, dom)
 	assertNoTemp(t, filepath.Dir(dom))
 }
+
+// --keep-source journals the kept path before the old tree is renamed
+// there: when the job stops right after the rename (here a failed sync),
+// the journal already names where the old tree is, and --resume reports it.
+func TestKeepJournaledBeforeRename(t *testing.T) {
+	needRoot(t)
+	base := newBase(t, "ext4")
+	dom := genDomain(t, base, 10, 11, false)
+	vol := testfs.Scratch(t, "tmpfs")
+	injected := errors.New("injected fsync failure")
+	syncs := 0
+	_, err := runMove(t, dom, vol, func(o *MoveOptions) {
+		o.KeepSource = true
+		o.swapFault = func(step string) error {
+			if step == "sync" {
+				if syncs++; syncs == 2 { // the sync after the keep rename
+					return injected
+				}
+			}
+			return nil
+		}
+	})
+	if !errors.Is(err, injected) {
+		t.Fatalf("move: %v, want the injected sync failure after the keep", err)
+	}
+	open, err := Unfinished(base)
+	must(t, err)
+	if len(open) != 1 {
+		t.Fatalf("unfinished journals: %v", open)
+	}
+	recs, err := ReadJournal(open[0])
+	must(t, err)
+	kept := ""
+	for _, r := range recs {
+		if r.Op == 0 && r.Kind == "move" && r.Step == "keeping" {
+			kept = r.Kept
+		}
+	}
+	if kept == "" {
+		t.Fatalf("no record names the kept path before the rename: %+v", recs)
+	}
+	if st := lstat(t, kept); st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		t.Fatalf("the journaled kept path %s is not the old tree", kept)
+	}
+	res, err := Resume(context.Background(), base, false, MoveOptions{Jobs: 2})
+	if err != nil || res.Outcome != "moved" || res.Kept != kept {
+		t.Fatalf("resume: %+v %v, want moved with kept %s", res, err, kept)
+	}
+	assertLinked(t, dom, filepath.Join(vol, "Domains", filepath.Base(dom)))
+}
