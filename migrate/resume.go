@@ -10,6 +10,8 @@ import (
 
 	"github.com/cgscale/cgscale/errs"
 	"github.com/cgscale/cgscale/fsbench"
+	"github.com/cgscale/cgscale/internal/journal"
+	"github.com/cgscale/cgscale/layout"
 )
 
 // Resume finishes the unfinished move journaled in the store at base:
@@ -42,8 +44,16 @@ func Resume(ctx context.Context, base string, abort bool, opts MoveOptions) (*Mo
 	if recs, err := ReadJournal(open[0]); err != nil {
 		return nil, err
 	} else if isApplyJob(recs) {
-		return nil, refusedf("resume", open[0], "run `cgscale apply --resume PLAN` (or `cgscale apply --undo PLAN`) with the plan it applied",
-			"the unfinished run of this store is an apply, not a move")
+		plan := recs[0].Opts[optPlanCopy]
+		if plan == "" && recs[0].Opts[optPlanSum] != "" {
+			plan = journal.PlanCopy(base, recs[0].Opts[optPlanSum])
+		}
+		hint := "run `cgscale apply --resume PLAN` (or `cgscale apply --undo PLAN`) with the plan it applied"
+		if plan != "" {
+			q := layout.ShellQuote(plan)
+			hint = "run `cgscale apply --resume " + q + "` (or `cgscale apply --undo " + q + "`): that is the copy of the plan it applied"
+		}
+		return nil, refusedf("resume", open[0], hint, "the unfinished run of this store is an apply, not a move")
 	}
 	j, recs, err := OpenJournal(open[0])
 	if err != nil {
