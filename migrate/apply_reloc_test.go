@@ -147,8 +147,8 @@ func TestApplyRelocationKilled(t *testing.T) {
 					t.Fatalf("a new apply over the killed one: %v, want refused", err)
 				}
 				if _, err := Resume(context.Background(), base, false, MoveOptions{}); errs.KindOf(err) != errs.Refused ||
-					!strings.Contains(errs.HintOf(err), "cgscale apply --resume") {
-					t.Fatalf("move --resume of an apply: %v, want a refusal naming apply", err)
+					!strings.Contains(errs.HintOf(err), "cgscale apply --resume "+base) || strings.Contains(errs.HintOf(err), "PLAN") {
+					t.Fatalf("move --resume of an apply: %v (hint %q), want a refusal naming apply and the plan copy's path", err, errs.HintOf(err))
 				}
 				if undo {
 					_, err := UndoApply(context.Background(), p, ApplyOptions{})

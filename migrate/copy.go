@@ -46,6 +46,10 @@ type copyOpts struct {
 	// linkText, when set, gives the text a symbolic link of the source
 	// gets in the copy instead of its own (ok false: keep it).
 	linkText func(rel, text string) (string, bool)
+	// created, when set, is told the device and inode of the copy's top
+	// directory as soon as it exists, before anything is copied into it;
+	// an error it returns stops the copy.
+	created func(dev, ino uint64) error
 }
 
 // LinkRewrite is one symbolic link whose text the copy changed.
@@ -144,6 +148,20 @@ func copyTree(ctx context.Context, srcParentFd int, srcName string, dstParentFd 
 		return c.stats, errs.New(errs.Failed, "open directory", c.dst("."), err, "")
 	}
 	c.dstRootFd = dstFd
+	if opts.created != nil {
+		var dst unix.Stat_t
+		err := unix.Fstat(dstFd, &dst)
+		if err == nil {
+			err = opts.created(dst.Dev, dst.Ino)
+		} else {
+			err = errs.New(errs.Failed, "stat", c.dst("."), err, "")
+		}
+		if err != nil {
+			unix.Close(srcFd)
+			unix.Close(dstFd)
+			return c.stats, err
+		}
+	}
 	root := &dnode{parent: top, name: dstName, rel: ".", srcFd: srcFd, dstFd: dstFd, st: st}
 	root.pending.Store(1)
 	top.pending.Add(1)

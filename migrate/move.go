@@ -46,6 +46,18 @@ type MoveOptions struct {
 
 	skipSpaceCheck  bool // tests: reach the copy on a target that is too small
 	forceTwoRenames bool // tests: swap as on a filesystem without RENAME_EXCHANGE
+	// swapFault, when set (tests), is asked before each rename of the
+	// two-renames swap ("rename aside", "link in", "put back"); an error
+	// it returns stands for that rename failing.
+	swapFault func(step string) error
+}
+
+// fault is the error swapFault injects for step, if any.
+func (o *MoveOptions) fault(step string) error {
+	if o.swapFault == nil {
+		return nil
+	}
+	return o.swapFault(step)
 }
 
 func (o *MoveOptions) phase(p string) {
@@ -353,6 +365,11 @@ type relocation struct {
 	res   *MoveResult
 	cur   string // the phase under way, for the message of an interruption
 
+	// made is the journal's "created" record of the copy's top directory
+	// (its device and inode), nil if none was recorded: only a directory
+	// that still has that identity is ever deleted at Dst.
+	made *Record
+
 	timed      string    // the phase being timed (also those not shown)
 	timedSince time.Time // when it started
 }
@@ -525,13 +542,21 @@ func (r *relocation) fromCopy(ctx context.Context) error {
 	}
 	defer unix.Close(dpfd)
 	dname := filepath.Base(r.begin.Dst)
-	if err := removeTree(ctx, dpfd, dname, r.begin.Dst, o.Jobs, nil); err != nil {
+	if err := r.removeCopy(ctx, dpfd); err != nil {
 		return r.failed(ctx, err)
 	}
 	r.enter("copy")
 	linkText := r.linkText()
+	created := func(dev, ino uint64) error {
+		rec := Record{Op: r.op, Kind: "move", Step: StepCreated, Dst: r.begin.Dst, Dev: dev, Ino: ino}
+		if err := r.j.Append(rec); err != nil {
+			return err
+		}
+		r.made = &rec
+		return nil
+	}
 	cs, err := copyTree(ctx, spfd, r.name(), dpfd, dname, copyOpts{jobs: o.Jobs, counters: o.Counters,
-		srcRoot: r.src(), dstRoot: r.begin.Dst, linkText: linkText})
+		srcRoot: r.src(), dstRoot: r.begin.Dst, linkText: linkText, created: created})
 	r.res.Copy = cs
 	if err != nil {
 		return r.failed(ctx, err)
@@ -584,6 +609,13 @@ func (r *relocation) fromCopy(ctx context.Context) error {
 	}
 	r.enter("swap")
 	mode, err := r.swap(spfd)
+	if mode != "" && err != nil {
+		// Half swapped (the directory aside, the link not in place), or
+		// swapped but not known durable: only --resume or --abort, which
+		// read this state from the disk, may go on. Nothing is rolled
+		// back and the job stays open.
+		return err
+	}
 	if err != nil {
 		return r.rollback(ctx, err)
 	}
@@ -638,26 +670,56 @@ func (r *relocation) swap(pfd int) (string, error) {
 		err = unix.Renameat2(pfd, temp, pfd, name, unix.RENAME_EXCHANGE)
 	}
 	if err == nil {
-		_ = unix.Fsync(pfd)
-		return "exchange", nil
+		return "exchange", r.syncParent(pfd, "swap")
 	}
 	if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EOPNOTSUPP) {
 		_ = unix.Unlinkat(pfd, temp, 0)
 		return "", errs.New(errs.Failed, "swap", r.src(), err, "")
 	}
-	if err := unix.Renameat(pfd, name, pfd, r.oldName()); err != nil {
+	if err := r.rename("rename aside", pfd, name, r.oldName()); err != nil {
 		_ = unix.Unlinkat(pfd, temp, 0)
 		return "", errs.New(errs.Failed, "rename aside", r.src(), err, "")
 	}
-	if err := unix.Renameat(pfd, temp, pfd, name); err != nil {
-		if e := unix.Renameat(pfd, r.oldName(), pfd, name); e != nil {
-			return "", errs.New(errs.Failed, "put back", r.src(), e, "the directory is at "+filepath.Join(filepath.Dir(r.src()), r.oldName())+"; rename it back by hand")
+	if err := r.rename("link in", pfd, temp, name); err != nil {
+		if e := r.rename("put back", pfd, r.oldName(), name); e != nil {
+			old := filepath.Join(filepath.Dir(r.src()), r.oldName())
+			return modeHalfSwapped, errs.New(errs.Failed, "put back", r.src(),
+				fmt.Errorf("the link could not be renamed into place (%v), and the directory, now at %s, could not be put back: %w", err, old, e),
+				"the source's data is intact at "+old+" and the copy at "+r.begin.Dst+"; fix the cause and run `"+r.resumeCmd()+"` to finish, or `"+r.abortCmd()+"` to put the directory back")
 		}
 		_ = unix.Unlinkat(pfd, temp, 0)
 		return "", errs.New(errs.Failed, "swap", r.src(), err, "")
 	}
-	_ = unix.Fsync(pfd)
-	return "two renames", nil
+	return "two renames", r.syncParent(pfd, "swap")
+}
+
+// syncParent makes the renames just done in the source's parent directory
+// (pfd) durable. A failure is an error: the step is not journaled, and
+// the job stays open for --resume, which reads where things stand from
+// the disk.
+func (r *relocation) syncParent(pfd int, after string) error {
+	err := r.opts.fault("sync")
+	if err == nil {
+		err = unix.Fsync(pfd)
+	}
+	if err != nil {
+		return errs.New(errs.Failed, "sync directory after the "+after, filepath.Dir(r.src()), err,
+			"the "+after+" is done but may not be durable; fix the cause and run `"+r.resumeCmd()+"` to finish")
+	}
+	return nil
+}
+
+// modeHalfSwapped is what swap returns when it stopped between its two
+// renames and could not undo the first.
+const modeHalfSwapped = "half swapped"
+
+// rename renames pfd/from to pfd/to, never replacing anything at to
+// (step names the rename for swapFault).
+func (r *relocation) rename(step string, pfd int, from, to string) error {
+	if err := r.opts.fault(step); err != nil {
+		return err
+	}
+	return renameNoReplace(pfd, from, pfd, to)
 }
 
 // finish removes (or keeps) the old tree after the swap.
@@ -670,17 +732,28 @@ func (r *relocation) finish(ctx context.Context, pfd int) error {
 		}
 	}
 	if old != "" && r.begin.Opts["keep-source"] == "true" {
-		kept := "." + r.name() + ".cgscale-kept-" + r.j.ID
-		if len(kept) > 255 {
-			kept = ".cgscale-kept-" + r.j.ID
+		kept := keptName(r.name(), r.j.ID)
+		keptPath := filepath.Join(filepath.Dir(r.src()), kept)
+		if err := r.j.Append(Record{Op: r.op, Kind: "move", Step: "keeping", Kept: keptPath}); err != nil {
+			return err
 		}
-		if err := unix.Renameat(pfd, old, pfd, kept); err != nil {
-			return errs.New(errs.Failed, "keep", filepath.Join(filepath.Dir(r.src()), old), err, "")
+		if err := renameNoReplace(pfd, old, pfd, kept); err != nil {
+			return errs.New(errs.Failed, "keep", filepath.Join(filepath.Dir(r.src()), old), err,
+				"the move is done (the link is in place); if "+keptPath+" is in the way, move it elsewhere and run `"+r.resumeCmd()+"`")
 		}
-		r.res.Kept = filepath.Join(filepath.Dir(r.src()), kept)
-		_ = unix.Fsync(pfd)
+		r.res.Kept = keptPath
+		if err := r.syncParent(pfd, "keep"); err != nil {
+			return err
+		}
 		if err := r.j.Append(Record{Op: r.op, Kind: "move", Step: "kept", Kept: r.res.Kept}); err != nil {
 			return err
+		}
+	} else if old == "" && r.begin.Opts["keep-source"] == "true" {
+		// Renamed to the kept path before an interruption.
+		kept := filepath.Join(filepath.Dir(r.src()), keptName(r.name(), r.j.ID))
+		var st unix.Stat_t
+		if unix.Lstat(kept, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			r.res.Kept = kept
 		}
 	} else if old != "" {
 		r.enter("remove")
@@ -694,7 +767,9 @@ func (r *relocation) finish(ctx context.Context, pfd int) error {
 			return errs.New(errs.Failed, "remove old tree", filepath.Join(filepath.Dir(r.src()), old), err,
 				"the move is done (the link is in place); fix the cause and run `"+r.resumeCmd()+"`")
 		}
-		_ = unix.Fsync(pfd)
+		if err := r.syncParent(pfd, "removal of the old tree"); err != nil {
+			return err
+		}
 		if err := r.step("removed", ""); err != nil {
 			return err
 		}
@@ -746,9 +821,12 @@ func (r *relocation) undo() error {
 	}
 	dpfd, err := unix.Open(filepath.Dir(r.begin.Dst), dirFlags&^unix.O_NOFOLLOW, 0)
 	if err == nil {
-		err = removeTree(context.Background(), dpfd, filepath.Base(r.begin.Dst), r.begin.Dst, r.opts.Jobs, nil)
+		err = r.removeCopy(context.Background(), dpfd)
 		_ = unix.Syncfs(dpfd)
 		unix.Close(dpfd)
+		if errs.KindOf(err) == errs.Refused {
+			return err
+		}
 		if err != nil {
 			return errs.New(errs.Failed, "remove partial copy", r.begin.Dst, err,
 				"the source is untouched; remove the partial copy by hand or run `"+r.abortCmd()+"`")
@@ -760,4 +838,36 @@ func (r *relocation) undo() error {
 		_ = unix.Rmdir(r.begin.Made[i]) // only when empty
 	}
 	return nil
+}
+
+// StepCreated records the copy's top directory right after it is made,
+// with its device and inode, before anything is copied into it.
+const StepCreated = "created"
+
+// removeCopy deletes the copy at Dst (dpfd is its parent directory), but
+// only if it is the directory this move created, by device and inode as
+// journaled; anything else standing there is refused, never deleted.
+func (r *relocation) removeCopy(ctx context.Context, dpfd int) error {
+	name := filepath.Base(r.begin.Dst)
+	var st unix.Stat_t
+	if err := lstatAt(dpfd, name, &st); errors.Is(err, unix.ENOENT) {
+		return nil
+	} else if err != nil {
+		return errs.New(errs.Failed, "stat", r.begin.Dst, err, "")
+	}
+	if r.made == nil || st.Mode&unix.S_IFMT != unix.S_IFDIR || uint64(st.Dev) != r.made.Dev || st.Ino != r.made.Ino {
+		return errs.Errorf(errs.Refused, "remove partial copy", r.begin.Dst,
+			"look at what is there; if it is an old copy you do not need, remove it by hand and run the command again",
+			"is not the directory this move created (the journal records no such directory, or another device and inode); cgscale does not delete it")
+	}
+	return removeTree(ctx, dpfd, name, r.begin.Dst, r.opts.Jobs, nil)
+}
+
+// keptName is the name, next to the source, that --keep-source gives the
+// old tree of the move named name in journal id.
+func keptName(name, id string) string {
+	if kept := "." + name + ".cgscale-kept-" + id; len(kept) <= 255 {
+		return kept
+	}
+	return ".cgscale-kept-" + id
 }

@@ -552,3 +552,190 @@ func TestC23_ProbeRefusesTarget(t *testing.T) {
 		t.Fatal("source changed")
 	}
 }
+
+// When the two-renames swap cannot rename the link in and then cannot put
+// the directory back either, nothing is rolled back: the copy stays, the
+// journal stays open, and --resume (or --abort) completes from there.
+func TestSwapPutBackFails(t *testing.T) {
+	needRoot(t)
+	for _, abort := range []bool{false, true} {
+		t.Run(map[bool]string{false: "resume", true: "abort"}[abort], func(t *testing.T) {
+			base := newBase(t, "ext4")
+			dom := genDomain(t, base, 10, 7, false)
+			keep := pristine(t, dom)
+			vol := testfs.Scratch(t, "tmpfs")
+			injected := errors.New("injected failure")
+			_, err := runMove(t, dom, vol, func(o *MoveOptions) {
+				o.forceTwoRenames = true
+				o.swapFault = func(step string) error {
+					if step == "link in" || step == "put back" {
+						return injected
+					}
+					return nil
+				}
+			})
+			if err == nil || !errors.Is(err, injected) || !strings.Contains(errs.HintOf(err), "--resume") {
+				t.Fatalf("move: %v (hint %q), want the put-back failure with a hint to resume", err, errs.HintOf(err))
+			}
+			open, err := Unfinished(base)
+			must(t, err)
+			if len(open) != 1 {
+				t.Fatalf("the journal was closed after a half-done swap: unfinished %v", open)
+			}
+			recs, err := ReadJournal(open[0])
+			must(t, err)
+			if reached(recs, 0, "move", "rolling back") {
+				t.Fatalf("a half-done swap was rolled back")
+			}
+			b, _ := beginRecord(recs, 0, "move")
+			dest := filepath.Join(vol, "Domains", filepath.Base(dom))
+			sameTree(t, keep, filepath.Join(filepath.Dir(dom), b.Temp+".old"))
+			sameTree(t, keep, dest)
+			res, err := Resume(context.Background(), base, abort, MoveOptions{Jobs: 2})
+			if err != nil {
+				t.Fatalf("resume (abort %v): %v", abort, err)
+			}
+			if abort {
+				if res.Outcome != "rolled back" {
+					t.Fatalf("abort: %+v", res)
+				}
+				assertUntouched(t, dom, keep, vol)
+				return
+			}
+			if res.Outcome != "moved" {
+				t.Fatalf("resume: %+v", res)
+			}
+			assertLinked(t, dom, dest)
+			sameTree(t, keep, dom)
+			assertNoTemp(t, filepath.Dir(dom))
+		})
+	}
+}
+
+// --keep-source never replaces what stands at the kept name: an empty
+// directory put there during the move stays, the rename is refused, and
+// the old tree stays under its temporary name for --resume.
+func TestKeepNameNotReplaced(t *testing.T) {
+	needRoot(t)
+	base := newBase(t, "ext4")
+	dom := genDomain(t, base, 10, 8, false)
+	keep := pristine(t, dom)
+	vol := testfs.Scratch(t, "tmpfs")
+	var blocker string
+	_, err := runMove(t, dom, vol, func(o *MoveOptions) {
+		o.KeepSource = true
+		o.Phase = func(p string) {
+			if p != "swap" {
+				return
+			}
+			open, err := Unfinished(base)
+			if err != nil || len(open) != 1 {
+				t.Errorf("unfinished journals: %v %v", open, err)
+				return
+			}
+			id := strings.TrimSuffix(filepath.Base(open[0]), ".jsonl")
+			blocker = filepath.Join(filepath.Dir(dom), "."+filepath.Base(dom)+".cgscale-kept-"+id)
+			must(t, os.Mkdir(blocker, 0o755))
+		}
+	})
+	if err == nil || !strings.Contains(err.Error(), "keep") {
+		t.Fatalf("move: %v, want the keep rename refused", err)
+	}
+	if ents := entries(t, blocker); len(ents) != 0 {
+		t.Fatalf("the directory at the kept name was replaced: %v", ents)
+	}
+	assertLinked(t, dom, filepath.Join(vol, "Domains", filepath.Base(dom)))
+	sameTree(t, keep, dom)
+}
+
+// A failed fsync of the store directory after the swap is an error: the
+// step is not journaled, nothing is rolled back, the job stays open, and
+// --resume finishes from what it finds on disk.
+func TestSwapSyncFails(t *testing.T) {
+	needRoot(t)
+	base := newBase(t, "ext4")
+	dom := genDomain(t, base, 10, 10, false)
+	keep := pristine(t, dom)
+	vol := testfs.Scratch(t, "tmpfs")
+	injected := errors.New("injected fsync failure")
+	_, err := runMove(t, dom, vol, func(o *MoveOptions) {
+		o.swapFault = func(step string) error {
+			if step == "sync" {
+				return injected
+			}
+			return nil
+		}
+	})
+	if !errors.Is(err, injected) || !strings.Contains(errs.HintOf(err), "--resume") {
+		t.Fatalf("move: %v (hint %q), want the sync failure with a hint to resume", err, errs.HintOf(err))
+	}
+	open, err := Unfinished(base)
+	must(t, err)
+	if len(open) != 1 {
+		t.Fatalf("the job was closed after a failed sync: unfinished %v", open)
+	}
+	recs, err := ReadJournal(open[0])
+	must(t, err)
+	for _, s := range []string{"swapped", "rolling back"} {
+		if reached(recs, 0, "move", s) {
+			t.Errorf("%q journaled after the sync failed", s)
+		}
+	}
+	res, err := Resume(context.Background(), base, false, MoveOptions{Jobs: 2})
+	if err != nil || res.Outcome != "moved" {
+		t.Fatalf("resume: %+v %v", res, err)
+	}
+	assertLinked(t, dom, filepath.Join(vol, "Domains", filepath.Base(dom)))
+	sameTree(t, keep, dom)
+	assertNoTemp(t, filepath.Dir(dom))
+}
+
+// --keep-source journals the kept path before the old tree is renamed
+// there: when the job stops right after the rename (here a failed sync),
+// the journal already names where the old tree is, and --resume reports it.
+func TestKeepJournaledBeforeRename(t *testing.T) {
+	needRoot(t)
+	base := newBase(t, "ext4")
+	dom := genDomain(t, base, 10, 11, false)
+	vol := testfs.Scratch(t, "tmpfs")
+	injected := errors.New("injected fsync failure")
+	syncs := 0
+	_, err := runMove(t, dom, vol, func(o *MoveOptions) {
+		o.KeepSource = true
+		o.swapFault = func(step string) error {
+			if step == "sync" {
+				if syncs++; syncs == 2 { // the sync after the keep rename
+					return injected
+				}
+			}
+			return nil
+		}
+	})
+	if !errors.Is(err, injected) {
+		t.Fatalf("move: %v, want the injected sync failure after the keep", err)
+	}
+	open, err := Unfinished(base)
+	must(t, err)
+	if len(open) != 1 {
+		t.Fatalf("unfinished journals: %v", open)
+	}
+	recs, err := ReadJournal(open[0])
+	must(t, err)
+	kept := ""
+	for _, r := range recs {
+		if r.Op == 0 && r.Kind == "move" && r.Step == "keeping" {
+			kept = r.Kept
+		}
+	}
+	if kept == "" {
+		t.Fatalf("no record names the kept path before the rename: %+v", recs)
+	}
+	if st := lstat(t, kept); st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		t.Fatalf("the journaled kept path %s is not the old tree", kept)
+	}
+	res, err := Resume(context.Background(), base, false, MoveOptions{Jobs: 2})
+	if err != nil || res.Outcome != "moved" || res.Kept != kept {
+		t.Fatalf("resume: %+v %v, want moved with kept %s", res, err, kept)
+	}
+	assertLinked(t, dom, filepath.Join(vol, "Domains", filepath.Base(dom)))
+}

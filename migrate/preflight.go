@@ -233,6 +233,11 @@ type ProbeResult struct {
 	Err string `json:"error,omitempty"`
 }
 
+// fsidString is statfs's filesystem id as journals record it.
+func fsidString(s *unix.Statfs_t) string {
+	return fmt.Sprintf("%08x%08x", uint32(s.Fsid.Val[0]), uint32(s.Fsid.Val[1]))
+}
+
 func statTarget(dir string) (TargetInfo, error) {
 	ti := TargetInfo{VolumeDir: dir}
 	var st unix.Stat_t
@@ -247,7 +252,7 @@ func statTarget(dir string) (TargetInfo, error) {
 		return ti, errs.New(errs.Failed, "statfs", dir, err, "")
 	}
 	ti.Dev = st.Dev
-	ti.FSID = fmt.Sprintf("%08x%08x", uint32(sfs.Fsid.Val[0]), uint32(sfs.Fsid.Val[1]))
+	ti.FSID = fsidString(&sfs)
 	ti.FSType = fsbench.TypeName(uint64(sfs.Type))
 	ti.Filesystem = ti.FSType
 	if id, err := fsbench.Identify(dir, fsbench.IdentifyOptions{}); err == nil {

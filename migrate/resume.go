@@ -9,6 +9,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cgscale/cgscale/errs"
+	"github.com/cgscale/cgscale/fsbench"
+	"github.com/cgscale/cgscale/internal/journal"
+	"github.com/cgscale/cgscale/layout"
 )
 
 // Resume finishes the unfinished move journaled in the store at base:
@@ -41,8 +44,16 @@ func Resume(ctx context.Context, base string, abort bool, opts MoveOptions) (*Mo
 	if recs, err := ReadJournal(open[0]); err != nil {
 		return nil, err
 	} else if isApplyJob(recs) {
-		return nil, refusedf("resume", open[0], "run `cgscale apply --resume PLAN` (or `cgscale apply --undo PLAN`) with the plan it applied",
-			"the unfinished run of this store is an apply, not a move")
+		plan := recs[0].Opts[optPlanCopy]
+		if plan == "" && recs[0].Opts[optPlanSum] != "" {
+			plan = journal.PlanCopy(base, recs[0].Opts[optPlanSum])
+		}
+		hint := "run `cgscale apply --resume PLAN` (or `cgscale apply --undo PLAN`) with the plan it applied"
+		if plan != "" {
+			q := layout.ShellQuote(plan)
+			hint = "run `cgscale apply --resume " + q + "` (or `cgscale apply --undo " + q + "`): that is the copy of the plan it applied"
+		}
+		return nil, refusedf("resume", open[0], hint, "the unfinished run of this store is an apply, not a move")
 	}
 	j, recs, err := OpenJournal(open[0])
 	if err != nil {
@@ -84,6 +95,11 @@ func ResumeRelocation(ctx context.Context, j *Journal, recs []Record, op int, ab
 	r := &relocation{j: j, op: op, begin: begin, opts: opts,
 		res: &MoveResult{Plan: &MovePlan{Source: begin.Src, Dest: begin.Dst, Link: begin.Link,
 			Target: TargetInfo{Dev: begin.Dev, FSID: begin.FSID}}, Journal: j.Path, Resumed: true}}
+	for i := range recs {
+		if recs[i].Op == op && recs[i].Kind == "move" && recs[i].Step == StepCreated {
+			r.made = &recs[i]
+		}
+	}
 	last, _ := lastStep(recs, op, "move")
 	switch last.Step {
 	case StepDone:
@@ -92,6 +108,11 @@ func ResumeRelocation(ctx context.Context, j *Journal, recs []Record, op int, ab
 	case StepRolledBack:
 		r.res.Outcome = "rolled back"
 		return r.res, nil
+	}
+	if !abort {
+		if err := r.checkVolume(); err != nil {
+			return r.res, err
+		}
 	}
 	pfd, err := unix.Open(filepath.Dir(begin.Src), dirFlags&^unix.O_NOFOLLOW, 0)
 	if err != nil {
@@ -108,16 +129,20 @@ func ResumeRelocation(ctx context.Context, j *Journal, recs []Record, op int, ab
 	switch state {
 	case halfSwapped: // between the two renames of the fallback
 		if abort {
-			if err := unix.Renameat(pfd, r.oldName(), pfd, r.name()); err != nil {
+			if err := renameNoReplace(pfd, r.oldName(), pfd, r.name()); err != nil {
 				return r.res, errs.New(errs.Failed, "put directory back", begin.Src, err, "")
 			}
-			_ = unix.Fsync(pfd)
+			if err := r.syncParent(pfd, "put-back"); err != nil {
+				return r.res, err
+			}
 			return r.res, r.rollbackOnly()
 		}
-		if err := unix.Renameat(pfd, begin.Temp, pfd, r.name()); err != nil {
+		if err := renameNoReplace(pfd, begin.Temp, pfd, r.name()); err != nil {
 			return r.res, errs.New(errs.Failed, "rename link into place", begin.Src, err, "")
 		}
-		_ = unix.Fsync(pfd)
+		if err := r.syncParent(pfd, "swap"); err != nil {
+			return r.res, err
+		}
 		fallthrough
 	case swapped:
 		if abort {
@@ -185,4 +210,39 @@ func (r *relocation) swapState(pfd int) (swapStateKind, error) {
 		return 0, errs.New(errs.Failed, "stat", r.src(), err, "")
 	}
 	return 0, errs.Errorf(errs.Failed, "resume", r.src(), "inspect the store by hand", "is neither a directory nor this move's link")
+}
+
+// checkVolume refuses to go on when the filesystem now holding the copy's
+// path is not the one the journal recorded (the target volume is not
+// mounted, say, after a reboot): a copy, swap or removal would then work
+// on whatever filesystem holds the path now. The nearest existing
+// directory at or above Dst stands for the volume.
+func (r *relocation) checkVolume() error {
+	if r.begin.Dev == 0 && r.begin.FSID == "" {
+		return nil // a journal from before these were recorded
+	}
+	p := r.begin.Dst
+	var st unix.Stat_t
+	for {
+		err := unix.Stat(p, &st)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.ENOENT) || p == "/" || p == "." {
+			return errs.New(errs.Failed, "stat", p, err, "")
+		}
+		p = filepath.Dir(p)
+	}
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(p, &sfs); err != nil {
+		return errs.New(errs.Failed, "statfs", p, err, "")
+	}
+	fsid := fsidString(&sfs)
+	if st.Dev == r.begin.Dev && (r.begin.FSID == "" || fsid == r.begin.FSID) {
+		return nil
+	}
+	return errs.Errorf(errs.Refused, "check target volume", r.begin.Dst,
+		"mount the target volume (the filesystem the journal records) at its place, then run `"+r.resumeCmd()+"` again",
+		"the journal records the copy on the filesystem with device %d:%d and id %s, but %s is now on device %d:%d with id %s (%s); the target volume is not mounted there",
+		unix.Major(r.begin.Dev), unix.Minor(r.begin.Dev), r.begin.FSID, p, unix.Major(st.Dev), unix.Minor(st.Dev), fsid, fsbench.TypeName(uint64(sfs.Type)))
 }

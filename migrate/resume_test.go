@@ -377,3 +377,86 @@ func TestD19_JournalsArePruned(t *testing.T) {
 		t.Errorf("unfinished journals: %v", open)
 	}
 }
+
+// A move killed in its copy is not resumed onto another filesystem: with
+// the target volume unmounted (a reboot) and its path present on the
+// root filesystem, resume refuses, names both filesystems and says to
+// mount the volume; the source stays a directory, unchanged.
+func TestResumeRefusesUnmountedVolume(t *testing.T) {
+	needRoot(t)
+	base := newBase(t, "ext4")
+	dom := genDomain(t, base, 20, 6, false)
+	keep := pristine(t, dom)
+	vol := testfs.Mount(t, 16, "tmpfs")
+	cmd := helper(t, []string{"CGSCALE_MIGRATE_HELPER=move", "SRC=" + dom, "VOL=" + vol, "CGSCALE_DIE_AT=copy"}, 0)
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Fatalf("helper was not killed: %v\n%s", err, out)
+	}
+	if out, err := execOut("umount", vol); err != nil {
+		t.Fatalf("umount %s: %v\n%s", vol, err, out)
+	}
+	must(t, os.MkdirAll(filepath.Join(vol, "Domains"), 0o755))
+	res, err := Resume(context.Background(), base, false, MoveOptions{Jobs: 2})
+	if errs.KindOf(err) != errs.Refused {
+		t.Fatalf("resume with the volume unmounted: %+v %v, want refused", res, err)
+	}
+	for _, want := range []string{"journal records", "device 0:", vol} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("refusal %q does not say %q", err, want)
+		}
+	}
+	if h := errs.HintOf(err); !strings.Contains(h, "mount the target volume") {
+		t.Errorf("hint %q does not say to mount the volume", h)
+	}
+	if st := lstat(t, dom); st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		t.Fatalf("%s is no longer a directory", dom)
+	}
+	sameTree(t, keep, dom)
+	if ents := entries(t, filepath.Join(vol, "Domains")); len(ents) != 0 {
+		t.Errorf("resume wrote onto the root filesystem: %v", ents)
+	}
+	if open, _ := Unfinished(base); len(open) != 1 {
+		t.Errorf("the journal should stay unfinished for a later resume: %v", open)
+	}
+}
+
+// Resume and abort delete at the copy's path only the directory the move
+// created (its device and inode are journaled): a directory put there in
+// its place is refused by name and kept, and the source stays.
+func TestResumeKeepsForeignDest(t *testing.T) {
+	needRoot(t)
+	for _, abort := range []bool{false, true} {
+		t.Run(map[bool]string{false: "resume", true: "abort"}[abort], func(t *testing.T) {
+			base := newBase(t, "ext4")
+			dom := genDomain(t, base, 20, 9, false)
+			keep := pristine(t, dom)
+			vol := testfs.Scratch(t, "tmpfs")
+			cmd := helper(t, []string{"CGSCALE_MIGRATE_HELPER=move", "SRC=" + dom, "VOL=" + vol, "CGSCALE_DIE_AT=verify"}, 0)
+			if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(err.Error(), "killed") {
+				t.Fatalf("helper was not killed: %v\n%s", err, out)
+			}
+			dest := filepath.Join(vol, "Domains", filepath.Base(dom))
+			// Someone replaces the partial copy with a directory of their own.
+			must(t, os.RemoveAll(dest))
+			must(t, os.Mkdir(dest, 0o755))
+			mine := filepath.Join(dest, "precious")
+			must(t, os.WriteFile(mine, []byte("keep me"), 0o644))
+			res, err := Resume(context.Background(), base, abort, MoveOptions{Jobs: 2})
+			if errs.KindOf(err) != errs.Refused || !strings.Contains(err.Error(), dest) {
+				t.Fatalf("resume (abort %v) over a foreign directory: %+v %v, want refused naming %s", abort, res, err, dest)
+			}
+			if b, err := os.ReadFile(mine); err != nil || string(b) != "keep me" {
+				t.Fatalf("the directory at %s was deleted: %v", dest, err)
+			}
+			if st := lstat(t, dom); st.Mode&unix.S_IFMT != unix.S_IFDIR {
+				t.Fatalf("%s is no longer a directory", dom)
+			}
+			sameTree(t, keep, dom)
+			// Once it is out of the way, the same command finishes.
+			must(t, os.RemoveAll(dest))
+			if _, err := Resume(context.Background(), base, abort, MoveOptions{Jobs: 2}); err != nil {
+				t.Fatalf("second resume (abort %v): %v", abort, err)
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/cgscale/cgscale/internal/plural"
 	"io"
+	"os"
 	"runtime"
 	"strings"
 
@@ -57,6 +58,11 @@ until the swap the source is the truth and the copy is made again; after
 it, the copy is the truth and only the clean-up remains. --abort rolls an
 unfinished move back if it has not reached the swap. Both refuse (exit 5)
 when no move is unfinished.
+
+--dry-run changes nothing and prints what the move would do; it exits 5
+when it finds a problem that would stop the move (any refusal above,
+including a running server or a ProcessID that holds no process id), 0
+otherwise. --resume and --abort exit 2 when BASE is not a directory.
 
 Pause delivery to SRC (or stop the server) while it moves: a message that
 arrives during the copy makes the verification fail and the move stop.
@@ -133,6 +139,20 @@ Examples:
 			if fs.NArg() == 1 {
 				base = fs.Arg(0)
 			}
+			if st, err := os.Stat(base); err != nil || !st.IsDir() {
+				what := "--resume"
+				if *abort {
+					what = "--abort"
+				}
+				why := "no such directory"
+				if err == nil {
+					why = "not a directory"
+				} else if !os.IsNotExist(err) {
+					why = err.Error()
+				}
+				return errs.Errorf(errs.BadInput, c.name, base, "give the store's base directory: cgscale move "+what+" BASE",
+					"no store base here: %s", why)
+			}
 			res, err := migrate.Resume(ctx, base, *abort, opts)
 			if stop != nil {
 				stop()
@@ -147,6 +167,10 @@ Examples:
 		opts.Src, opts.VolumeDir = fs.Arg(0), fs.Arg(1)
 		if *dryRun {
 			plan, err := migrate.PlanMove(ctx, opts)
+			if err == nil && !opts.Force {
+				// What would block the move blocks the dry run too (exit 5).
+				err = migrate.GuardServer(plan.Base)
+			}
 			if stop != nil {
 				stop()
 				stop = nil
@@ -179,6 +203,11 @@ func showMove(e *env, res *migrate.MoveResult, err error, asJSON, dry bool) {
 			fmt.Fprintf(e.stderr, "cgscale: warning: %s\n", w)
 		}
 		if errs.KindOf(err) == errs.Interrupted {
+			return
+		}
+		if err != nil && res.Outcome == "" && !dry {
+			// Neither moved nor rolled back: the error says where things
+			// stand; a report would only guess.
 			return
 		}
 	}
@@ -217,7 +246,7 @@ func printMove(w io.Writer, res *migrate.MoveResult, asJSON, dry bool) {
 		fmt.Fprintf(w, "  link      %s -> %s (would be made)\n", p.Source, p.Link)
 	case res.Outcome == "moved":
 		fmt.Fprintf(w, "  link      %s -> %s\n", p.Source, p.Link)
-	default:
+	case res.Outcome == "rolled back":
 		fmt.Fprintf(w, "  link      none: %s is still the directory\n", p.Source)
 	}
 	if p.LinkWhy != "" && (dry || res.Outcome == "moved") {

@@ -59,6 +59,7 @@ type Record struct {
 	Made []string `json:"made,omitempty"`
 	Dev  uint64   `json:"dev,omitempty"`  // device of the target volume
 	FSID string   `json:"fsid,omitempty"` // filesystem id of the target volume (statfs f_fsid)
+	Ino  uint64   `json:"ino,omitempty"`  // with Dev: the inode of the directory a "created" record names
 	// Opts holds the options a resumed run needs, as flag-like strings.
 	Opts map[string]string `json:"opts,omitempty"`
 	Note string            `json:"note,omitempty"`
