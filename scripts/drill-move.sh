@@ -50,7 +50,14 @@ for i in $(seq 1 "$runs"); do
   sleep "$(awk -v r="$RANDOM" -v m="$full" 'BEGIN{printf "%.3f", r/32767*m}')"
   if kill -9 "$pid" 2>/dev/null; then killed=$((killed+1)); fi
   wait "$pid" 2>/dev/null || true
-  "$bin" move --resume --progress=never "$work/v1/base" >/dev/null
+  # A kill before the journal began, or after the move finished, leaves
+  # nothing to resume: the command then refuses (exit 5) and says so.
+  rc=0; out=$("$bin" move --resume --progress=never "$work/v1/base" 2>&1 >/dev/null) || rc=$?
+  if [ "$rc" != 0 ] && ! { [ "$rc" = 5 ] && grep -q 'nothing to resume' <<<"$out"; }; then
+    echo "FAIL run $i: move --resume exited $rc: $out" >&2
+    exit 1
+  fi
+  resumed=$([ "$rc" = 0 ] && echo "resumed" || echo "nothing to resume")
   state=$(if [ -L "$src" ]; then echo moved; else echo "not moved"; fi)
   on_dest=$( [ -d "$work/v2/Domains/$name" ] && find "$work/v2/Domains/$name" -name '*.macnt' | wc -l || echo 0)
   on_src=$(find "$work/v1/base" -name '*.macnt' | wc -l)
@@ -63,6 +70,6 @@ for i in $(seq 1 "$runs"); do
     exit 1
   fi
   same "$tpl" "$src" || { echo "FAIL run $i: rsync reports differences" >&2; exit 1; }
-  echo "run $i: $state after resume; $want accounts once; rsync: no difference"
+  echo "run $i: $resumed, $state; $want accounts once; rsync: no difference"
 done
 echo "crash drill: $runs runs ($killed killed mid-move), all consistent"
