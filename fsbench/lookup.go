@@ -187,22 +187,7 @@ func (s *sweep) lookups(ctx context.Context, n int, done *atomic.Int64) ([]time.
 	for i := range names {
 		names[i] = s.pick()
 	}
-	d := make([]time.Duration, 0, n)
-	var st unix.Stat_t
-	s.phase()
-	for i, name := range names {
-		if i%checkEvery == 0 && ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		t := time.Now()
-		err := unix.Fstatat(s.dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
-		d = append(d, time.Since(t))
-		if err != nil {
-			return nil, opError("bench: look up", filepath.Join(s.dir, name), s.volume, err)
-		}
-		done.Add(1)
-	}
-	return d, nil
+	return s.timedLookups(ctx, names, false, done)
 }
 
 func (s *sweep) missing(ctx context.Context, n int, done *atomic.Int64) ([]time.Duration, error) {
@@ -210,7 +195,13 @@ func (s *sweep) missing(ctx context.Context, n int, done *atomic.Int64) ([]time.
 	for i := range names {
 		names[i] = s.names.Next() + layout.MacntSuffix // never created, never asked before
 	}
-	d := make([]time.Duration, 0, n)
+	return s.timedLookups(ctx, names, true, done)
+}
+
+// timedLookups times one lstat per name, relative to the directory's fd.
+// Every name must exist, or (missing) none may.
+func (s *sweep) timedLookups(ctx context.Context, names []string, missing bool, done *atomic.Int64) ([]time.Duration, error) {
+	d := make([]time.Duration, 0, len(names))
 	var st unix.Stat_t
 	s.phase()
 	for i, name := range names {
@@ -220,8 +211,11 @@ func (s *sweep) missing(ctx context.Context, n int, done *atomic.Int64) ([]time.
 		t := time.Now()
 		err := unix.Fstatat(s.dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
 		d = append(d, time.Since(t))
-		if err != unix.ENOENT {
+		switch {
+		case missing && err != unix.ENOENT:
 			return nil, opError("bench: look up a missing name", filepath.Join(s.dir, name), s.volume, fmt.Errorf("want ENOENT, got %w", err))
+		case !missing && err != nil:
+			return nil, opError("bench: look up", filepath.Join(s.dir, name), s.volume, err)
 		}
 		done.Add(1)
 	}
