@@ -212,6 +212,8 @@ func (s *sweep) timedLookups(ctx context.Context, names []string, missing bool, 
 		err := unix.Fstatat(s.dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
 		d = append(d, time.Since(t))
 		switch {
+		case missing && err == nil:
+			return nil, opError("bench: look up a missing name", filepath.Join(s.dir, name), s.volume, errors.New("the name exists, but the scratch directory never created it"))
 		case missing && err != unix.ENOENT:
 			return nil, opError("bench: look up a missing name", filepath.Join(s.dir, name), s.volume, fmt.Errorf("want ENOENT, got %w", err))
 		case !missing && err != nil:
