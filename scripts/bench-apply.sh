@@ -8,17 +8,12 @@ set -eu
 BIN=$(realpath "${1:?usage: bench-apply.sh path/to/cgscale [runs]}")
 RUNS=${2:-3}
 DOM=example-0001.test
-if [ "$(id -u)" -ne 0 ]; then
-	echo "bench-apply: needs root to make and mount an ext4 loop volume; run: sudo $0 $*" >&2
-	exit 2
-fi
-T=$(mktemp -d -p /var/tmp bench-apply.XXXXXX)
+. "$(dirname "$0")/vollib.sh"
+need_root "$@"
+scratch bench-apply
+T=$work
+loopvol mnt 3G mkfs.ext4 -q -F -N 600000
 M=$T/mnt
-cleanup() { umount "$M" 2>/dev/null || true; rm -rf "$T"; }
-trap cleanup EXIT
-truncate -s 3G "$T/ext4.img"
-mkfs.ext4 -q -N 600000 "$T/ext4.img"
-mkdir "$M" && mount -o loop "$T/ext4.img" "$M"
 S=$M/store
 
 # 60,850 accounts in all: the Main Domain takes its share, the flat domain about 60,000.

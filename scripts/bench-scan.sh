@@ -13,20 +13,14 @@ set -euo pipefail
 bin=$(realpath "${1:?usage: bench-scan.sh CGSCALE_BINARY}")
 runs=${RUNS:-5}
 accounts=${ACCOUNTS:-200000}
-[ "$(id -u)" = 0 ] || { echo "bench-scan.sh: needs root (loop mounts)" >&2; exit 1; }
+. "$(dirname "$0")/vollib.sh"
+need_root "$@"
 [ -x /usr/bin/time ] || { echo "bench-scan.sh: needs GNU time (apt-get install time)" >&2; exit 1; }
 
-t=$(mktemp -d -p /var/tmp cgscale-bench.XXXXXX)
-cleanup() {
-  for m in "$t/v2" "$t/v1"; do mountpoint -q "$m" && umount "$m"; done
-  rm -rf "$t"
-}
-trap cleanup EXIT
-mkdir "$t/v1" "$t/v2"
-truncate -s 8G "$t/v1.img"; mkfs.ext4 -q -F -N 2500000 "$t/v1.img"
-truncate -s 2G "$t/v2.img"; mkfs.ext4 -q -F -N 500000 "$t/v2.img"
-mount -o loop "$t/v1.img" "$t/v1"
-mount -o loop "$t/v2.img" "$t/v2"
+scratch cgscale-bench
+t=$work
+loopvol v1 8G mkfs.ext4 -q -F -N 2500000
+loopvol v2 2G mkfs.ext4 -q -F -N 500000
 base=$t/v1/CommuniGate
 
 echo "== generating $accounts accounts"

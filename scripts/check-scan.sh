@@ -11,22 +11,16 @@ set -euo pipefail
 bin=$(realpath "${1:?usage: check-scan.sh CGSCALE_BINARY}")
 accounts=${ACCOUNTS:-300000}
 domains=${DOMAINS:-60}
-[ "$(id -u)" = 0 ] || { echo "check-scan.sh: needs root (loop mounts)" >&2; exit 1; }
+. "$(dirname "$0")/vollib.sh"
+need_root "$@"
 for c in jq mkfs.ext4 mkfs.xfs find; do
   command -v $c >/dev/null || { echo "check-scan.sh: $c is missing (apt-get install jq e2fsprogs xfsprogs findutils)" >&2; exit 1; }
 done
 
-t=$(mktemp -d -p /var/tmp cgscale-check.XXXXXX)
-cleanup() {
-  for m in "$t/v2" "$t/v1"; do mountpoint -q "$m" && umount "$m"; done
-  rm -rf "$t"
-}
-trap cleanup EXIT
-mkdir "$t/v1" "$t/v2"
-truncate -s 8G "$t/v1.img"; mkfs.ext4 -q -F -N 3000000 "$t/v1.img"
-truncate -s 4G "$t/v2.img"; mkfs.xfs -q -f "$t/v2.img"
-mount -o loop "$t/v1.img" "$t/v1"
-mount -o loop "$t/v2.img" "$t/v2"
+scratch cgscale-check
+t=$work
+loopvol v1 8G mkfs.ext4 -q -F -N 3000000
+loopvol v2 4G mkfs.xfs -q -f
 base=$t/v1/CommuniGate
 
 echo "== generating $accounts accounts in $domains domains (relocations onto $t/v2)"

@@ -2,25 +2,15 @@
 # two private ext4 loop volumes and a sample domain written by
 # `cgscale gen --extras` ($bin must be set). Needs root.
 
-[ "$(id -u)" = 0 ] || { echo "$0: needs root (loop mounts)" >&2; exit 1; }
+. "$(dirname "$0")/vollib.sh"
+need_root
 for t in rsync mkfs.ext4; do
   command -v "$t" >/dev/null || { echo "$0: needs $t" >&2; exit 1; }
 done
-work=$(mktemp -d /var/tmp/cgscale-move.XXXXXX)
-cleanup() {
-  for m in "$work/v1" "$work/v2"; do mountpoint -q "$m" && { umount "$m" 2>/dev/null || umount -l "$m"; }; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+scratch cgscale-move
 
 # mkvol NAME SIZE_MB: an ext4 image mounted at $work/NAME
-mkvol() {
-  truncate -s "$2M" "$work/$1.img"
-  mkfs.ext4 -q -F -i 4096 "$work/$1.img"
-  mkdir -p "$work/$1"
-  mount -o loop "$work/$1.img" "$work/$1"
-}
+mkvol() { loopvol "$1" "$2M" mkfs.ext4 -q -F -i 4096; }
 
 # gen BASE ACCOUNTS: a store at BASE whose one flat domain holds about
 # ACCOUNTS accounts with every kind of entry a copy must keep (hard links,
