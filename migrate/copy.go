@@ -282,7 +282,7 @@ func (c *copier) linkOrCreate(n *dnode, name, rel string, st *unix.Stat_t) (int,
 		c.count(func(s *CopyStats) { s.HardLinks++ })
 		return -1, nil
 	}
-	fd, err := unix.Openat(n.dstFd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	fd, err := createFile(n.dstFd, name, st)
 	if err != nil {
 		return -1, c.targetErr("create", rel, err)
 	}
@@ -337,6 +337,36 @@ func (c *copier) done(n *dnode) {
 	}
 }
 
+// createFile creates the copy of the regular file st, empty and open for
+// writing, with st's permission bits as far as the umask lets them
+// through (fixOwnerMode sets the rest); its directory is not yet open to
+// anyone but its owner, so that is not early.
+func createFile(dirfd int, name string, st *unix.Stat_t) (int, error) {
+	return unix.Openat(dirfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, st.Mode&0o777)
+}
+
+// fixOwnerMode gives the file open at fd the owner, group and mode of st,
+// changing only what differs: on a store owned by one user, most files
+// need neither call, each of which would be one more journaled inode
+// update.
+func fixOwnerMode(fd int, st *unix.Stat_t) error {
+	var cur unix.Stat_t
+	if err := unix.Fstat(fd, &cur); err != nil {
+		return err
+	}
+	if cur.Uid != st.Uid || cur.Gid != st.Gid {
+		if err := unix.Fchown(fd, int(st.Uid), int(st.Gid)); err != nil {
+			return err
+		}
+	}
+	// After the owner, which may clear set-id bits; a file is never
+	// created with those, so a file that has them always gets this call.
+	if cur.Mode&0o7777 != st.Mode&0o7777 {
+		return unix.Fchmod(fd, st.Mode&0o7777)
+	}
+	return nil
+}
+
 func setOwnerMode(fd int, st *unix.Stat_t) error {
 	if err := unix.Fchown(fd, int(st.Uid), int(st.Gid)); err != nil {
 		return err
@@ -386,7 +416,7 @@ func (c *copier) copyFile(job *fileJob, buf []byte) error {
 			"the source changed while it was copied")
 	}
 	if dst < 0 {
-		dst, err = unix.Openat(n.dstFd, job.name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		dst, err = createFile(n.dstFd, job.name, &st)
 		if err != nil {
 			return c.targetErr("create", rel, err)
 		}
@@ -405,18 +435,18 @@ func (c *copier) copyFile(job *fileJob, buf []byte) error {
 		}
 		return errs.New(errs.Failed, "copy", c.src(rel), fmt.Errorf("to %s: %w", c.dst(rel), err), "")
 	}
-	if err := setOwnerMode(dst, &st); err != nil {
+	if err := fixOwnerMode(dst, &st); err != nil {
 		return errs.New(errs.Failed, "set owner and mode", c.dst(rel), err, "")
 	}
 	c.copyXattrs(src, "", dst, "", rel)
+	if err := futimens(dst, timespecs(&st)); err != nil {
+		return errs.New(errs.Failed, "set times", c.dst(rel), err, "")
+	}
 	if err := unix.Close(dst); err != nil {
 		dst = -1
 		return c.targetErr("close", rel, err)
 	}
 	dst = -1
-	if err := unix.UtimesNanoAt(n.dstFd, job.name, timespecs(&st), unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return errs.New(errs.Failed, "set times", c.dst(rel), err, "")
-	}
 	c.count(func(s *CopyStats) { s.Files++; s.Bytes += copied })
 	return nil
 }
@@ -476,8 +506,12 @@ func (c *copier) copyRange(src, dst int, off, end int64, buf []byte) (int64, err
 		return off - start, err
 	}
 	if off < end && !c.noSendfile.Load() {
-		if _, err := unix.Seek(dst, off, 0); err != nil {
-			return off - start, err
+		// sendfile writes at dst's offset, which is 0 in a new file until
+		// a hole is skipped.
+		if off != 0 {
+			if _, err := unix.Seek(dst, off, 0); err != nil {
+				return off - start, err
+			}
 		}
 		err := c.pump(&off, end, &c.noSendfile, false, func(at int64, n int) (int, error) {
 			r := at

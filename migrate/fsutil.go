@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,15 +15,43 @@ import (
 )
 
 // listDir returns the names in the open directory fd, without "." and "..".
-// It is the package's one directory reader. Unlike the standard library it
+func listDir(fd int) ([]string, error) {
+	ents, err := readDirents(fd)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(ents))
+	for i, e := range ents {
+		names[i] = e.name
+	}
+	return names, nil
+}
+
+// dirent is one entry of a directory as the kernel lists it: its inode
+// number and its type (unix.DT_UNKNOWN where the filesystem does not say).
+type dirent struct {
+	name string
+	ino  uint64
+	typ  uint8
+}
+
+// sortByInode puts ents in inode order, the order of the inode table on
+// disk: the entries of a large directory are then deleted without the
+// filesystem updating its inode blocks at random.
+func sortByInode(ents []dirent) {
+	sort.Slice(ents, func(i, j int) bool { return ents[i].ino < ents[j].ino })
+}
+
+// readDirents lists the open directory fd, without "." and "..". It is
+// the package's one directory reader. Unlike the standard library it
 // keeps entries whose inode number reads as zero (some FUSE filesystems
 // report real entries that way), so nothing is silently dropped.
-func listDir(fd int) ([]string, error) {
+func readDirents(fd int) ([]dirent, error) {
 	if _, err := unix.Seek(fd, 0, 0); err != nil {
 		return nil, err
 	}
 	buf := make([]byte, 32<<10)
-	var names []string
+	var ents []dirent
 	for {
 		n, err := unix.Getdents(fd, buf)
 		if err == unix.EINTR {
@@ -32,7 +61,7 @@ func listDir(fd int) ([]string, error) {
 			return nil, err
 		}
 		if n <= 0 {
-			return names, nil
+			return ents, nil
 		}
 		b := buf[:n]
 		for len(b) > 0 {
@@ -49,7 +78,7 @@ func listDir(fd int) ([]string, error) {
 				name = name[:i]
 			}
 			if s := string(name); s != "." && s != ".." {
-				names = append(names, s)
+				ents = append(ents, dirent{name: s, ino: *(*uint64)(unsafe.Pointer(&b[0])), typ: b[18]})
 			}
 			b = b[reclen:]
 		}
@@ -209,6 +238,16 @@ func joinRel(dir, name string) string {
 	return dir + "/" + name
 }
 
+// futimens sets the access and modification times of the file open at fd
+// (utimensat with no path: no lookup by name).
+func futimens(fd int, ts []unix.Timespec) error {
+	_, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
 func timespecs(st *unix.Stat_t) []unix.Timespec {
 	return []unix.Timespec{st.Atim, st.Mtim}
 }
@@ -275,5 +314,17 @@ func spread(sem chan struct{}, wg *sync.WaitGroup, f func()) {
 		}()
 	default:
 		f()
+	}
+}
+
+// spreadRange calls f over [0, n) in chunks of entries, each chunk through
+// spread: so the entries of one large directory (a flat domain of tens of
+// thousands of accounts) are handled in parallel too, not only the
+// directories below it.
+func spreadRange(sem chan struct{}, wg *sync.WaitGroup, n int, f func(lo, hi int)) {
+	const chunk = 64
+	for lo := 0; lo < n; lo += chunk {
+		hi := min(lo+chunk, n)
+		spread(sem, wg, func() { f(lo, hi) })
 	}
 }

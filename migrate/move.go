@@ -43,12 +43,15 @@ type MoveOptions struct {
 	resumeCmd, abortCmd string
 
 	scanTime time.Duration // how long PlanMove took, for MoveResult.Phases
+	scanCPU  time.Duration // and the processor time it used
 
 	skipSpaceCheck  bool // tests: reach the copy on a target that is too small
 	forceTwoRenames bool // tests: swap as on a filesystem without RENAME_EXCHANGE
 	// swapFault, when set (tests), is asked before each rename of the
-	// two-renames swap ("rename aside", "link in", "put back"); an error
-	// it returns stands for that rename failing.
+	// two-renames swap ("rename aside", "link in", "put back") and before
+	// the syncs after the swap ("sync") and after a rollback deleted the
+	// partial copy ("rollback sync"); an error it returns stands for that
+	// step failing.
 	swapFault func(step string) error
 }
 
@@ -110,6 +113,19 @@ type MoveResult struct {
 type PhaseTime struct {
 	Phase string `json:"phase"`
 	Ms    int64  `json:"ms"`
+	// CPUMs is the processor time (user and system, all threads) the
+	// process used meanwhile: above Ms, the phase ran in parallel; well
+	// below, it waited on the disks.
+	CPUMs int64 `json:"cpu_ms"`
+}
+
+// cpuTime is the processor time the process has used so far.
+func cpuTime() time.Duration {
+	var ru unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func refusedf(op, path, hint, format string, args ...any) error {
@@ -324,12 +340,12 @@ func Move(ctx context.Context, opts MoveOptions) (*MoveResult, error) {
 	if err := refuseUnfinished(r.Base); err != nil {
 		return nil, err
 	}
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	plan, err := PlanMove(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
-	opts.scanTime = time.Since(start)
+	opts.scanTime, opts.scanCPU = time.Since(start), cpuTime()-cpu0
 	j, err := CreateJournal(r.Base)
 	if err != nil {
 		return nil, err
@@ -370,8 +386,9 @@ type relocation struct {
 	// that still has that identity is ever deleted at Dst.
 	made *Record
 
-	timed      string    // the phase being timed (also those not shown)
-	timedSince time.Time // when it started
+	timed      string        // the phase being timed (also those not shown)
+	timedSince time.Time     // when it started
+	timedCPU   time.Duration // the process's processor time then
 }
 
 // enter starts phase p.
@@ -384,11 +401,12 @@ func (r *relocation) enter(p string) {
 // mark ends the timing of the phase under way and starts that of p ("" to
 // stop timing).
 func (r *relocation) mark(p string) {
-	now := time.Now()
+	now, cpu := time.Now(), cpuTime()
 	if r.timed != "" {
-		r.res.Phases = append(r.res.Phases, PhaseTime{Phase: r.timed, Ms: now.Sub(r.timedSince).Milliseconds()})
+		r.res.Phases = append(r.res.Phases, PhaseTime{Phase: r.timed, Ms: now.Sub(r.timedSince).Milliseconds(),
+			CPUMs: (cpu - r.timedCPU).Milliseconds()})
 	}
-	r.timed, r.timedSince = p, now
+	r.timed, r.timedSince, r.timedCPU = p, now, cpu
 }
 
 // linkText is the copier's rewriting of relative links that lead out of
@@ -459,7 +477,7 @@ func RunRelocation(ctx context.Context, j *Journal, op int, plan *MovePlan, opts
 	r := &relocation{j: j, op: op, begin: begin, opts: opts,
 		res: &MoveResult{Plan: plan, Journal: j.Path, Warnings: plan.Warnings}}
 	if opts.scanTime > 0 {
-		r.res.Phases = append(r.res.Phases, PhaseTime{Phase: "scan", Ms: opts.scanTime.Milliseconds()})
+		r.res.Phases = append(r.res.Phases, PhaseTime{Phase: "scan", Ms: opts.scanTime.Milliseconds(), CPUMs: opts.scanCPU.Milliseconds()})
 	}
 	r.mark("prepare")
 	err := r.fromCopy(ctx)
@@ -822,7 +840,16 @@ func (r *relocation) undo() error {
 	dpfd, err := unix.Open(filepath.Dir(r.begin.Dst), dirFlags&^unix.O_NOFOLLOW, 0)
 	if err == nil {
 		err = r.removeCopy(context.Background(), dpfd)
-		_ = unix.Syncfs(dpfd)
+		if err == nil {
+			// The deletion is on disk before the job is closed as rolled
+			// back; otherwise the job stays open and --abort does this again.
+			if err = r.opts.fault("rollback sync"); err == nil {
+				err = unix.Syncfs(dpfd)
+			}
+			if err != nil {
+				err = fmt.Errorf("sync after deleting it: %w", err)
+			}
+		}
 		unix.Close(dpfd)
 		if errs.KindOf(err) == errs.Refused {
 			return err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -738,4 +739,95 @@ func TestKeepJournaledBeforeRename(t *testing.T) {
 		t.Fatalf("resume: %+v %v, want moved with kept %s", res, err, kept)
 	}
 	assertLinked(t, dom, filepath.Join(vol, "Domains", filepath.Base(dom)))
+}
+
+// Files are created with their permission bits and then given only the
+// owner and mode that still differ: set-id bits survive a change of owner,
+// bits the umask took away are put back, and a file already owned right
+// keeps its owner; each whether the copy runs under umask 022 or 077.
+func TestCopyOwnersAndModes(t *testing.T) {
+	needRoot(t)
+	type want struct {
+		mode     uint32
+		uid, gid int
+	}
+	files := map[string]want{
+		"setuid.bin":   {0o4755, 1234, 5678},
+		"setgid.bin":   {0o2750, 0, 0},
+		"sticky.msg":   {0o1644, 0, 0},
+		"none.msg":     {0o000, 42, 42},
+		"open.msg":     {0o777, 0, 0},
+		"group.msg":    {0o660, 0, 8},
+		"mine.msg":     {0o644, 0, 0},
+		"private.msg":  {0o600, 1000, 1000},
+		"readonly.msg": {0o444, 1000, 0},
+	}
+	for _, mask := range []int{0o022, 0o077} {
+		t.Run(fmt.Sprintf("umask%03o", mask), func(t *testing.T) {
+			base := newBase(t, "ext4")
+			dom := filepath.Join(base, "Domains", "modes.test")
+			must(t, os.MkdirAll(filepath.Join(dom, "a.macnt"), 0o755))
+			for name, w := range files {
+				p := filepath.Join(dom, "a.macnt", name)
+				must(t, os.WriteFile(p, []byte(name), 0o600))
+				must(t, os.Lchown(p, w.uid, w.gid))
+				must(t, unix.Chmod(p, w.mode))
+			}
+			old := unix.Umask(mask)
+			defer unix.Umask(old)
+			vol := testfs.Scratch(t, "tmpfs")
+			if _, err := runMove(t, dom, vol, func(o *MoveOptions) { o.MetaOnly = true }); err != nil {
+				t.Fatal(err)
+			}
+			for name, w := range files {
+				st := lstat(t, filepath.Join(vol, "Domains", "modes.test", "a.macnt", name))
+				if st.Mode&0o7777 != w.mode || int(st.Uid) != w.uid || int(st.Gid) != w.gid {
+					t.Errorf("%s: mode %04o owner %d:%d in the copy, want %04o %d:%d", name, st.Mode&0o7777, st.Uid, st.Gid, w.mode, w.uid, w.gid)
+				}
+			}
+		})
+	}
+}
+
+// A rollback whose final sync fails (after the partial copy is deleted)
+// does not close the job as rolled back: the journal stays open, and
+// --abort syncs again and closes it, with the source untouched throughout.
+func TestRollbackSyncFails(t *testing.T) {
+	needRoot(t)
+	base := newBase(t, "ext4")
+	dom := filepath.Join(base, "Domains", "example.test")
+	randomFiles(t, filepath.Join(mkAcct(t, dom, "acct0001"), "INBOX.mdir"), 3, 1536<<10)
+	keep := pristine(t, dom)
+	small := testfs.Mount(t, 2, "tmpfs")
+	injected := errors.New("injected syncfs failure")
+	_, err := runMove(t, dom, small, func(o *MoveOptions) {
+		o.skipSpaceCheck = true
+		o.swapFault = func(step string) error {
+			if step == "rollback sync" {
+				return injected
+			}
+			return nil
+		}
+	})
+	if !errors.Is(err, injected) || !strings.Contains(errs.HintOf(err), "--abort") {
+		t.Fatalf("move: %v (hint %q), want the sync failure with a hint to abort", err, errs.HintOf(err))
+	}
+	open, err := Unfinished(base)
+	must(t, err)
+	if len(open) != 1 {
+		t.Fatalf("the job was closed although the rollback was not durable: unfinished %v", open)
+	}
+	recs, err := ReadJournal(open[0])
+	must(t, err)
+	if reached(recs, 0, "move", StepRolledBack) {
+		t.Errorf("%q journaled after the sync failed", StepRolledBack)
+	}
+	res, err := Resume(context.Background(), base, true, MoveOptions{Jobs: 2})
+	if err != nil || res.Outcome != "rolled back" {
+		t.Fatalf("abort: %+v %v", res, err)
+	}
+	assertUntouched(t, dom, keep, small)
+	if open, _ := Unfinished(base); len(open) != 0 {
+		t.Errorf("journal left unfinished after --abort: %v", open)
+	}
 }

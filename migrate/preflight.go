@@ -206,12 +206,14 @@ func (sc *scanner) dir(dirFd int, name, rel string) {
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait() // before fd closes
-	for _, n := range names {
-		if sc.recorded() != nil {
-			return
+	spreadRange(sc.walkers, &wg, len(names), func(lo, hi int) {
+		for _, n := range names[lo:hi] {
+			if sc.recorded() != nil {
+				return
+			}
+			sc.visit(fd, n, childRel(rel, n), &wg)
 		}
-		sc.visit(fd, n, childRel(rel, n), &wg)
-	}
+	})
 }
 
 // TargetInfo describes the volume a tree moves to.

@@ -87,14 +87,16 @@ func (r *remover) dir(parentFd int, name, rel string) {
 			"another filesystem is mounted here; cgscale does not delete into it"))
 		return
 	}
-	names, err := listDir(fd)
+	ents, err := readDirents(fd)
 	if err != nil {
 		unix.Close(fd)
 		r.fail(errs.New(errs.Failed, "read directory", r.path(rel), err, ""))
 		return
 	}
+	sortByInode(ents)
 	var wg sync.WaitGroup
-	for _, n := range names {
+	for _, e := range ents {
+		n := e.name
 		if r.ctx.Err() != nil {
 			r.fail(r.ctx.Err())
 			break
@@ -103,7 +105,12 @@ func (r *remover) dir(parentFd int, name, rel string) {
 			break
 		}
 		child := childRel(rel, n)
-		// Try the name as a non-directory first: one call for most entries.
+		if e.typ == unix.DT_DIR {
+			spread(r.sem, &wg, func() { r.dir(fd, n, child) })
+			continue
+		}
+		// Try the name as a non-directory first (its type may be unknown,
+		// or stale): one call for most entries.
 		err := unix.Unlinkat(fd, n, 0)
 		if err == nil || errors.Is(err, unix.ENOENT) {
 			r.counters.Entries.Add(1)

@@ -277,13 +277,9 @@ func (v *verifier) dir(srcDir, dstDir int, srcName, dstName, rel string) {
 	}
 	sort.Strings(sn)
 	sort.Strings(dn)
-	var wg sync.WaitGroup
-	defer wg.Wait() // before the descriptors close
+	var both []string // the names on both sides, compared entry by entry
 	i, j := 0, 0
 	for i < len(sn) || j < len(dn) {
-		if v.ctx.Err() != nil {
-			return
-		}
 		switch {
 		case j == len(dn) || (i < len(sn) && sn[i] < dn[j]):
 			v.differ(childRel(rel, sn[i]), "missing in the copy")
@@ -292,11 +288,21 @@ func (v *verifier) dir(srcDir, dstDir int, srcName, dstName, rel string) {
 			v.differ(childRel(rel, dn[j]), "only in the copy")
 			j++
 		default:
-			v.entry(sfd, dfd, sn[i], dn[j], childRel(rel, sn[i]), &wg)
+			both = append(both, sn[i])
 			i++
 			j++
 		}
 	}
+	var wg sync.WaitGroup
+	defer wg.Wait() // before the descriptors close
+	spreadRange(v.walkers, &wg, len(both), func(lo, hi int) {
+		for _, n := range both[lo:hi] {
+			if v.ctx.Err() != nil {
+				return
+			}
+			v.entry(sfd, dfd, n, n, childRel(rel, n), &wg)
+		}
+	})
 }
 
 func childRel(rel, name string) string {

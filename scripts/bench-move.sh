@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Speed of `cgscale move` against its peers, on one generated domain moved
-# between two ext4 loop volumes (warm cache; median of 3 runs). The targets:
+# between two ext4 loop volumes (warm cache; median of RUNS runs, 5 by
+# default, each run timing every command once in turn). The targets:
 #   cgscale move --verify=meta   vs  cp -a                                (target: ratio <= 1.1)
 #   cgscale move (checksums)     vs  rsync -aHAX + rsync -aHAXn --checksum (target: ratio <= 1.0)
 # These peers neither make the copy durable nor delete the source; the
@@ -8,12 +9,16 @@
 # prints the ratio against a peer doing that same durable job with standard
 # tools, what a cross-device mv followed by a sync does:
 #   cgscale move --verify=meta   vs  cp -a SRC DST && sync && rm -rf SRC   (no target)
-# and the time of each phase of the median move runs (from --json).
+# and the time of each phase of the median move runs (from --json). Each
+# ratio is printed two ways: of the medians, and the median of the ratios
+# within one run (less moved by a machine whose speed drifts between runs).
 #
-#   sudo scripts/bench-move.sh bin/cgscale        # ACCOUNTS=20000 by default
+#   sudo scripts/bench-move.sh bin/cgscale        # ACCOUNTS=20000 RUNS=5 by default
 set -euo pipefail
 bin=$(readlink -f "${1:?usage: bench-move.sh CGSCALE_BINARY}")
 accounts=${ACCOUNTS:-20000}
+runs=${RUNS:-5}
+[ $((runs % 2)) = 1 ] || { echo "$0: RUNS must be odd (a median)" >&2; exit 2; }
 . "$(dirname "$0")/movelib.sh"
 command -v jq >/dev/null || { echo "$0: needs jq" >&2; exit 1; }
 
@@ -40,7 +45,7 @@ move() {
 }
 src=$work/v1/base/Domains/$(basename "$tpl")
 cp_t=() meta_t=() rs_t=() full_t=() mv_t=()
-for i in 1 2 3; do
+for i in $(seq "$runs"); do
   fresh; cp_t+=("$(seconds cp -a "$src" "$work/v2/cp")")
   fresh; meta_t+=("$(seconds move "$work/meta$i.json" --verify=meta "$src" "$work/v2")")
   fresh; rs_t+=("$(seconds rsync_both "$src" "$work/v2/rs")")
@@ -48,23 +53,35 @@ for i in 1 2 3; do
   fresh; mv_t+=("$(seconds durable_mv "$src" "$work/v2/mv")")
   echo "run $i: cp -a ${cp_t[-1]}s  move --verify=meta ${meta_t[-1]}s  rsync+rsync --checksum ${rs_t[-1]}s  move ${full_t[-1]}s  cp -a+sync+rm -rf ${mv_t[-1]}s"
 done
-cp_m=$(median3 "${cp_t[@]}"); meta_m=$(median3 "${meta_t[@]}")
-rs_m=$(median3 "${rs_t[@]}"); full_m=$(median3 "${full_t[@]}"); mv_m=$(median3 "${mv_t[@]}")
-awk -v a="$meta_m" -v b="$cp_m" 'BEGIN{printf "move --verify=meta / cp -a:                        %.2f  (%.3fs / %.3fs, target <= 1.10)\n", a/b, a, b}'
-awk -v a="$full_m" -v b="$rs_m" 'BEGIN{printf "move / (rsync -aHAX + rsync -n --checksum):        %.2f  (%.3fs / %.3fs, target <= 1.00)\n", a/b, a, b}'
-awk -v a="$meta_m" -v b="$mv_m" 'BEGIN{printf "move --verify=meta / (cp -a + sync + rm -rf SRC):  %.2f  (%.3fs / %.3fs, same durable job, no target)\n", a/b, a, b}'
+cp_m=$(median "${cp_t[@]}"); meta_m=$(median "${meta_t[@]}")
+rs_m=$(median "${rs_t[@]}"); full_m=$(median "${full_t[@]}"); mv_m=$(median "${mv_t[@]}")
+# ratio A B: the median of A[i]/B[i] over the runs (arrays named A and B)
+ratio() {
+  local -n a=$1 b=$2
+  local i r=()
+  for i in "${!a[@]}"; do r+=("$(awk -v x="${a[$i]}" -v y="${b[$i]}" 'BEGIN{printf "%.3f", x/y}')"); done
+  median "${r[@]}"
+}
+report() { # LABEL A_MEDIAN B_MEDIAN RUN_RATIO TARGET
+  awk -v l="$1" -v a="$2" -v b="$3" -v r="$4" -v t="$5" 'BEGIN{printf "%-50s %.2f  (%.3fs / %.3fs; median of the runs'"'"' ratios %.2f; %s)\n", l":", a/b, a, b, r, t}'
+}
+report "move --verify=meta / cp -a" "$meta_m" "$cp_m" "$(ratio meta_t cp_t)" "target <= 1.10"
+report "move / (rsync -aHAX + rsync -n --checksum)" "$full_m" "$rs_m" "$(ratio full_t rs_t)" "target <= 1.00"
+report "move --verify=meta / (cp -a + sync + rm -rf SRC)" "$meta_m" "$mv_m" "$(ratio meta_t mv_t)" "same durable job, no target"
 
-# phases NAME TIMES...: the phase times of the run whose time is the median
+# phases NAME TIMES...: the phase times (wall/processor ms) of the run
+# whose time is the median
 phases() {
   local name=$1 med i
   shift
-  med=$(median3 "$@")
-  for i in 1 2 3; do
+  med=$(median "$@")
+  for i in $(seq "$#"); do
     [ "${!i}" = "$med" ] || continue
     printf '%-20s' "$name phases:"
-    jq -r '(.phases // []) | map("\(.phase) \(.ms)ms") | join("  ") | if . == "" then "(not reported)" else . end' "$work/$name$i.json"
+    jq -r '(.phases // []) | map("\(.phase) \(.ms)/\(.cpu_ms)ms") | join("  ") | if . == "" then "(not reported)" else . end' "$work/$name$i.json"
     return
   done
 }
+echo "phases: wall/processor time; processor time above wall time means the phase ran in parallel"
 phases meta "${meta_t[@]}"
 phases full "${full_t[@]}"

@@ -38,4 +38,5 @@ seconds() {
   awk -v s="$s" -v e="$e" 'BEGIN{printf "%.3f\n", e-s}'
 }
 
-median3() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
+# median X...: the middle one of an odd number of values
+median() { printf '%s\n' "$@" | sort -g | sed -n "$(( ($# + 1) / 2 ))p"; }

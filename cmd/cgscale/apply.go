@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
-	"runtime"
 
 	"github.com/cgscale/cgscale/errs"
 	"github.com/cgscale/cgscale/internal/plural"
@@ -52,7 +51,7 @@ Examples:
 		force := fs.Bool("force", false, "apply even though BASE/ProcessID names a running process")
 		base := fs.String("base", "", "refuse unless the plan is for this store base")
 		batch := fs.Int("batch", migrate.DefaultBatch, "operations per journal batch")
-		jobs := fs.Int("jobs", runtime.NumCPU(), "parallel file copies and checksums of relocations")
+		jobs := fs.Int("jobs", defaultJobs(), "directories and files copied, compared and removed at once by relocations")
 		verify := fs.String("verify", "full", "relocations: full (with SHA-256 of contents) or meta (metadata only)")
 		asJSON := fs.Bool("json", false, "print the result as JSON (schema cgscale.apply/v1)")
 		progress := progressFlag(fs)

@@ -7,7 +7,6 @@ import (
 	"github.com/cgscale/cgscale/internal/plural"
 	"io"
 	"os"
-	"runtime"
 	"strings"
 
 	"github.com/cgscale/cgscale/errs"
@@ -80,7 +79,7 @@ Examples:
 		verify := fs.String("verify", "full", "full (with SHA-256 of contents) or meta (metadata only)")
 		relative := fs.Bool("relative", false, "make the link relative instead of absolute")
 		keep := fs.Bool("keep-source", false, "keep the old tree next to the link as .NAME.cgscale-kept-ID")
-		jobs := fs.Int("jobs", runtime.NumCPU(), "parallel file copies and checksums")
+		jobs := fs.Int("jobs", defaultJobs(), "directories and files copied, compared and removed at once")
 		allowX := fs.Bool("allow-xattr-loss", false, "swap even if the target refused some extended attributes")
 		rewrite := fs.Bool("rewrite-relative-links", false, "give relative links inside SRC that lead out of it their absolute target in the copy")
 		force := fs.Bool("force", false, "move even though BASE/ProcessID names a live server (or holds no process id)")
