@@ -168,3 +168,27 @@ func needRoot(t *testing.T) {
 func execOut(name string, args ...string) ([]byte, error) {
 	return exec.Command(name, args...).CombinedOutput()
 }
+
+// openJob reads the one unfinished job journal of base; it fails the test,
+// saying why there should be exactly one, when there is none or more.
+func openJob(t *testing.T, base, why string) []Record {
+	t.Helper()
+	open, err := Unfinished(base)
+	must(t, err)
+	if len(open) != 1 {
+		t.Fatalf("%s: unfinished journals %v", why, open)
+	}
+	recs, err := ReadJournal(open[0])
+	must(t, err)
+	return recs
+}
+
+// failAt is a swapFault making the step named fail with err.
+func failAt(name string, err error) func(string) error {
+	return func(step string) error {
+		if step == name {
+			return err
+		}
+		return nil
+	}
+}

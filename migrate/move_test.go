@@ -578,13 +578,7 @@ func TestSwapPutBackFails(t *testing.T) {
 			if err == nil || !errors.Is(err, injected) || !strings.Contains(errs.HintOf(err), "--resume") {
 				t.Fatalf("move: %v (hint %q), want the put-back failure with a hint to resume", err, errs.HintOf(err))
 			}
-			open, err := Unfinished(base)
-			must(t, err)
-			if len(open) != 1 {
-				t.Fatalf("the journal was closed after a half-done swap: unfinished %v", open)
-			}
-			recs, err := ReadJournal(open[0])
-			must(t, err)
+			recs := openJob(t, base, "the journal was closed after a half-done swap")
 			if reached(recs, 0, "move", "rolling back") {
 				t.Fatalf("a half-done swap was rolled back")
 			}
@@ -660,23 +654,12 @@ func TestSwapSyncFails(t *testing.T) {
 	vol := testfs.Scratch(t, "tmpfs")
 	injected := errors.New("injected fsync failure")
 	_, err := runMove(t, dom, vol, func(o *MoveOptions) {
-		o.swapFault = func(step string) error {
-			if step == "sync" {
-				return injected
-			}
-			return nil
-		}
+		o.swapFault = failAt("sync", injected)
 	})
 	if !errors.Is(err, injected) || !strings.Contains(errs.HintOf(err), "--resume") {
 		t.Fatalf("move: %v (hint %q), want the sync failure with a hint to resume", err, errs.HintOf(err))
 	}
-	open, err := Unfinished(base)
-	must(t, err)
-	if len(open) != 1 {
-		t.Fatalf("the job was closed after a failed sync: unfinished %v", open)
-	}
-	recs, err := ReadJournal(open[0])
-	must(t, err)
+	recs := openJob(t, base, "the job was closed after a failed sync")
 	for _, s := range []string{"swapped", "rolling back"} {
 		if reached(recs, 0, "move", s) {
 			t.Errorf("%q journaled after the sync failed", s)
@@ -715,13 +698,7 @@ func TestKeepJournaledBeforeRename(t *testing.T) {
 	if !errors.Is(err, injected) {
 		t.Fatalf("move: %v, want the injected sync failure after the keep", err)
 	}
-	open, err := Unfinished(base)
-	must(t, err)
-	if len(open) != 1 {
-		t.Fatalf("unfinished journals: %v", open)
-	}
-	recs, err := ReadJournal(open[0])
-	must(t, err)
+	recs := openJob(t, base, "the job was closed after a failed sync")
 	kept := ""
 	for _, r := range recs {
 		if r.Op == 0 && r.Kind == "move" && r.Step == "keeping" {
@@ -802,23 +779,12 @@ func TestRollbackSyncFails(t *testing.T) {
 	injected := errors.New("injected syncfs failure")
 	_, err := runMove(t, dom, small, func(o *MoveOptions) {
 		o.skipSpaceCheck = true
-		o.swapFault = func(step string) error {
-			if step == "rollback sync" {
-				return injected
-			}
-			return nil
-		}
+		o.swapFault = failAt("rollback sync", injected)
 	})
 	if !errors.Is(err, injected) || !strings.Contains(errs.HintOf(err), "--abort") {
 		t.Fatalf("move: %v (hint %q), want the sync failure with a hint to abort", err, errs.HintOf(err))
 	}
-	open, err := Unfinished(base)
-	must(t, err)
-	if len(open) != 1 {
-		t.Fatalf("the job was closed although the rollback was not durable: unfinished %v", open)
-	}
-	recs, err := ReadJournal(open[0])
-	must(t, err)
+	recs := openJob(t, base, "the job was closed although the rollback was not durable")
 	if reached(recs, 0, "move", StepRolledBack) {
 		t.Errorf("%q journaled after the sync failed", StepRolledBack)
 	}
