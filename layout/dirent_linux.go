@@ -124,7 +124,9 @@ func (h *dirHandle) each(buf []byte, fn func(name []byte, typ uint8) error) erro
 		if n <= 0 {
 			return nil
 		}
-		if err := parseDirents(buf[:n], fn); err != nil {
+		if err := ParseDirents(buf[:n], func(name []byte, _ uint64, dtype uint8) error {
+			return fn(name, direntType(dtype))
+		}); err != nil {
 			return err
 		}
 	}
@@ -137,9 +139,12 @@ const (
 	direntNameOff   = 19
 )
 
-// parseDirents decodes getdents64 records. Records with inode 0 are kept
-// (see the comment at the top of this file).
-func parseDirents(b []byte, fn func(name []byte, typ uint8) error) error {
+// ParseDirents decodes getdents64 records: fn gets each entry's name (valid
+// only during the call), inode number and d_type (unix.DT_*), "." and ".."
+// excepted. Records with inode 0 are kept (see the comment at the top of
+// this file). It is the project's one decoder of directory records: the
+// walker's, and migrate's.
+func ParseDirents(b []byte, fn func(name []byte, ino uint64, dtype uint8) error) error {
 	for len(b) >= direntNameOff {
 		reclen := int(binary.NativeEndian.Uint16(b[direntReclenOff:]))
 		if reclen < direntNameOff || reclen > len(b) {
@@ -152,12 +157,12 @@ func parseDirents(b []byte, fn func(name []byte, typ uint8) error) error {
 				break
 			}
 		}
-		typ := b[direntTypeOff]
+		ino, typ := binary.NativeEndian.Uint64(b), b[direntTypeOff]
 		b = b[reclen:]
 		if len(name) == 0 || name[0] == '.' && (len(name) == 1 || len(name) == 2 && name[1] == '.') {
 			continue
 		}
-		if err := fn(name, direntType(typ)); err != nil {
+		if err := fn(name, ino, typ); err != nil {
 			return err
 		}
 	}

@@ -41,23 +41,24 @@ func TestParseDirentsKeepsZeroInodeAndUnknownType(t *testing.T) {
 	}
 	type ent struct {
 		name string
+		ino  uint64
 		typ  uint8
 	}
 	var got []ent
-	if err := parseDirents(buf, func(name []byte, typ uint8) error {
-		got = append(got, ent{string(name), typ})
+	if err := ParseDirents(buf, func(name []byte, ino uint64, dtype uint8) error {
+		got = append(got, ent{string(name), ino, direntType(dtype)})
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
 	want := []ent{
-		{"acct0001.macnt", typeDir},
-		{"acct0002.macnt", typeUnknown},
-		{"acct0003.macnt", typeLink},
-		{"acct0004.mbox", typeFile},
-		{"pipe", typeOther},
-		{".hidden", typeFile},
-		{"...", typeFile},
+		{"acct0001.macnt", 0, typeDir},
+		{"acct0002.macnt", 12, typeUnknown},
+		{"acct0003.macnt", 13, typeLink},
+		{"acct0004.mbox", 14, typeFile},
+		{"pipe", 15, typeOther},
+		{".hidden", 16, typeFile},
+		{"...", 17, typeFile},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d entries %v, want %d %v", len(got), got, len(want), want)
@@ -72,13 +73,13 @@ func TestParseDirentsKeepsZeroInodeAndUnknownType(t *testing.T) {
 func TestParseDirentsRejectsCorruptRecord(t *testing.T) {
 	b := record(5, unix.DT_REG, "x")
 	binary.NativeEndian.PutUint16(b[direntReclenOff:], 4) // shorter than a header
-	err := parseDirents(b, func([]byte, uint8) error { return nil })
+	err := ParseDirents(b, func([]byte, uint64, uint8) error { return nil })
 	if !errors.Is(err, unix.EBADMSG) {
 		t.Fatalf("corrupt record: err = %v, want EBADMSG", err)
 	}
 	b = record(5, unix.DT_REG, "x")
 	binary.NativeEndian.PutUint16(b[direntReclenOff:], uint16(len(b)+8)) // past the buffer
-	if err := parseDirents(b, func([]byte, uint8) error { return nil }); !errors.Is(err, unix.EBADMSG) {
+	if err := ParseDirents(b, func([]byte, uint64, uint8) error { return nil }); !errors.Is(err, unix.EBADMSG) {
 		t.Fatalf("overlong record: err = %v, want EBADMSG", err)
 	}
 }

@@ -1,7 +1,6 @@
 package migrate
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"sort"
@@ -12,6 +11,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cgscale/cgscale/layout"
 )
 
 // listDir returns the names in the open directory fd, without "." and "..".
@@ -42,16 +43,20 @@ func sortByInode(ents []dirent) {
 	sort.Slice(ents, func(i, j int) bool { return ents[i].ino < ents[j].ino })
 }
 
-// readDirents lists the open directory fd, without "." and "..". It is
-// the package's one directory reader. Unlike the standard library it
-// keeps entries whose inode number reads as zero (some FUSE filesystems
-// report real entries that way), so nothing is silently dropped.
+// readDirents lists the open directory fd, without "." and "..", with
+// layout's decoder, which keeps entries whose inode number reads as zero
+// (some FUSE filesystems report real entries that way): nothing is
+// silently dropped.
 func readDirents(fd int) ([]dirent, error) {
 	if _, err := unix.Seek(fd, 0, 0); err != nil {
 		return nil, err
 	}
 	buf := make([]byte, 32<<10)
 	var ents []dirent
+	add := func(name []byte, ino uint64, dtype uint8) error {
+		ents = append(ents, dirent{name: string(name), ino: ino, typ: dtype})
+		return nil
+	}
 	for {
 		n, err := unix.Getdents(fd, buf)
 		if err == unix.EINTR {
@@ -63,24 +68,8 @@ func readDirents(fd int) ([]dirent, error) {
 		if n <= 0 {
 			return ents, nil
 		}
-		b := buf[:n]
-		for len(b) > 0 {
-			// struct linux_dirent64: ino u64, off s64, reclen u16, type u8, name.
-			if len(b) < 19 {
-				return nil, unix.EIO
-			}
-			reclen := int(*(*uint16)(unsafe.Pointer(&b[16])))
-			if reclen < 19 || reclen > len(b) {
-				return nil, unix.EIO
-			}
-			name := b[19:reclen]
-			if i := bytes.IndexByte(name, 0); i >= 0 {
-				name = name[:i]
-			}
-			if s := string(name); s != "." && s != ".." {
-				ents = append(ents, dirent{name: s, ino: *(*uint64)(unsafe.Pointer(&b[0])), typ: b[18]})
-			}
-			b = b[reclen:]
+		if err := layout.ParseDirents(buf[:n], add); err != nil {
+			return nil, err
 		}
 	}
 }
