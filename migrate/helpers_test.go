@@ -192,3 +192,13 @@ func failAt(name string, err error) func(string) error {
 		return nil
 	}
 }
+
+// assertMoved checks a finished move of dom: dom is a link resolving to
+// dest, the tree there is the same as the pristine copy keep, and nothing
+// temporary is left next to dom.
+func assertMoved(t *testing.T, dom, dest, keep string) {
+	t.Helper()
+	assertLinked(t, dom, dest)
+	sameTree(t, keep, dom)
+	assertNoTemp(t, filepath.Dir(dom))
+}

@@ -600,9 +600,7 @@ func TestSwapPutBackFails(t *testing.T) {
 			if res.Outcome != "moved" {
 				t.Fatalf("resume: %+v", res)
 			}
-			assertLinked(t, dom, dest)
-			sameTree(t, keep, dom)
-			assertNoTemp(t, filepath.Dir(dom))
+			assertMoved(t, dom, dest, keep)
 		})
 	}
 }
@@ -669,9 +667,7 @@ func TestSwapSyncFails(t *testing.T) {
 	if err != nil || res.Outcome != "moved" {
 		t.Fatalf("resume: %+v %v", res, err)
 	}
-	assertLinked(t, dom, filepath.Join(vol, "Domains", filepath.Base(dom)))
-	sameTree(t, keep, dom)
-	assertNoTemp(t, filepath.Dir(dom))
+	assertMoved(t, dom, filepath.Join(vol, "Domains", filepath.Base(dom)), keep)
 }
 
 // --keep-source journals the kept path before the old tree is renamed

@@ -47,9 +47,7 @@ func TestResumeAfterKill(t *testing.T) {
 			if res.Outcome != "moved" || !res.Resumed {
 				t.Fatalf("resume: %+v", res)
 			}
-			assertLinked(t, dom, filepath.Join(vol, "Domains", filepath.Base(dom)))
-			sameTree(t, keep, dom)
-			assertNoTemp(t, filepath.Join(base, "Domains"))
+			assertMoved(t, dom, filepath.Join(vol, "Domains", filepath.Base(dom)), keep)
 			if open, _ := Unfinished(base); len(open) != 0 {
 				t.Errorf("still unfinished after resume: %v", open)
 			}
@@ -106,9 +104,7 @@ func TestResumeHalfSwap(t *testing.T) {
 	if err != nil || res.Outcome != "moved" {
 		t.Fatalf("resume: %+v %v", res, err)
 	}
-	assertLinked(t, dom, filepath.Join(vol, "Domains", filepath.Base(dom)))
-	sameTree(t, keep, dom)
-	assertNoTemp(t, parent)
+	assertMoved(t, dom, filepath.Join(vol, "Domains", filepath.Base(dom)), keep)
 }
 
 func TestLockAndServerGuard(t *testing.T) {
