@@ -185,16 +185,22 @@ func assertUntouched(t *testing.T, src, keep, vol string) {
 	assertNoTemp(t, filepath.Dir(src))
 }
 
+// tooSmallTarget is a store on ext4 whose domain dom holds 4.5 MB (keep is
+// its pristine copy) and a 2 MB tmpfs volume small it cannot fit on.
+func tooSmallTarget(t *testing.T) (base, dom, keep, small string) {
+	t.Helper()
+	needRoot(t)
+	base = newBase(t, "ext4")
+	dom = filepath.Join(base, "Domains", "example.test")
+	randomFiles(t, filepath.Join(mkAcct(t, dom, "acct0001"), "INBOX.mdir"), 3, 1536<<10)
+	return base, dom, pristine(t, dom), testfs.Mount(t, 2, "tmpfs")
+}
+
 // C11: a target too small is refused up front; if space runs out anyway
 // the copy error stops the move, the partial copy goes, the source stays,
 // and a later move to a larger target completes.
 func TestC11_TargetFull(t *testing.T) {
-	needRoot(t)
-	base := newBase(t, "ext4")
-	dom := filepath.Join(base, "Domains", "example.test")
-	randomFiles(t, filepath.Join(mkAcct(t, dom, "acct0001"), "INBOX.mdir"), 3, 1536<<10)
-	keep := pristine(t, dom)
-	small := testfs.Mount(t, 2, "tmpfs")
+	base, dom, keep, small := tooSmallTarget(t)
 
 	_, err := runMove(t, dom, small)
 	if errs.KindOf(err) != errs.Refused || !strings.Contains(err.Error(), "not enough space") {
@@ -766,12 +772,7 @@ func TestCopyOwnersAndModes(t *testing.T) {
 // does not close the job as rolled back: the journal stays open, and
 // --abort syncs again and closes it, with the source untouched throughout.
 func TestRollbackSyncFails(t *testing.T) {
-	needRoot(t)
-	base := newBase(t, "ext4")
-	dom := filepath.Join(base, "Domains", "example.test")
-	randomFiles(t, filepath.Join(mkAcct(t, dom, "acct0001"), "INBOX.mdir"), 3, 1536<<10)
-	keep := pristine(t, dom)
-	small := testfs.Mount(t, 2, "tmpfs")
+	base, dom, keep, small := tooSmallTarget(t)
 	injected := errors.New("injected syncfs failure")
 	_, err := runMove(t, dom, small, func(o *MoveOptions) {
 		o.skipSpaceCheck = true
