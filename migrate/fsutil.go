@@ -43,15 +43,20 @@ func sortByInode(ents []dirent) {
 	sort.Slice(ents, func(i, j int) bool { return ents[i].ino < ents[j].ino })
 }
 
-// readDirents lists the open directory fd, without "." and "..", with
+// direntBufs holds getdents buffers: a move reads every directory of the
+// tree three or four times, and a fresh 32 KiB buffer each time made most
+// of the garbage the collector had to chase.
+var direntBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// readDirents lists the directory fd, freshly opened (it reads on from
+// the descriptor's position), without "." and "..", with
 // layout's decoder, which keeps entries whose inode number reads as zero
 // (some FUSE filesystems report real entries that way): nothing is
 // silently dropped.
 func readDirents(fd int) ([]dirent, error) {
-	if _, err := unix.Seek(fd, 0, 0); err != nil {
-		return nil, err
-	}
-	buf := make([]byte, 32<<10)
+	bp := direntBufs.Get().(*[]byte)
+	defer direntBufs.Put(bp)
+	buf := *bp
 	var ents []dirent
 	add := func(name []byte, ino uint64, dtype uint8) error {
 		ents = append(ents, dirent{name: string(name), ino: ino, typ: dtype})
@@ -142,8 +147,21 @@ func xattrs(fd int, path string) (map[string][]byte, error) {
 		list = func(b []byte) (int, error) { return unix.Llistxattr(path, b) }
 		get = func(n string, b []byte) (int, error) { return unix.Lgetxattr(path, n, b) }
 	}
+	// Most entries have no attributes: ask with a buffer on the stack
+	// first, so that the answer "none" allocates nothing.
+	var small [256]byte
+	var n int
+	var err error
+	if fd >= 0 {
+		n, err = unix.Flistxattr(fd, small[:])
+	} else {
+		n, err = unix.Llistxattr(path, small[:])
+	}
+	if err == nil && n == 0 {
+		return nil, nil
+	}
 	buf := make([]byte, 1024)
-	n, err := list(buf)
+	n, err = list(buf)
 	for errors.Is(err, unix.ERANGE) {
 		if n, err = list(nil); err != nil {
 			break
