@@ -457,7 +457,7 @@ func (c *copier) copyData(src, dst int, st *unix.Stat_t, buf []byte) (int64, err
 	if size == 0 {
 		return 0, nil
 	}
-	if st.Blocks*512 >= size {
+	if !mayHaveHoles(st) {
 		return c.copyRange(src, dst, 0, size, buf)
 	}
 	var total int64

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"sort"
 	"sync"
@@ -51,8 +52,9 @@ const maxMismatches = 50
 // verifier compares two trees entry by entry: the same names, and for each
 // the same type, size, permission bits, owner, group, modification time,
 // link text, device number, extended attributes and hard-link structure,
-// and (with checksums) the same SHA-256 of the contents. A read error on
-// either side is an error, never a difference and never an absence.
+// and (with checksums) the same SHA-256 digest of the contents (sumFd).
+// A read error on either side is an error, never a difference and never
+// an absence.
 type verifier struct {
 	ctx      context.Context
 	firstErr // the first error; recording it cancels ctx
@@ -75,6 +77,10 @@ type verifier struct {
 type hashJob struct {
 	rel      string
 	src, dst int
+	size     int64 // both sides' size by lstat (compared already)
+	// srcSparse and dstSparse: fewer blocks than the size needs, so
+	// the file may have holes
+	srcSparse, dstSparse bool
 }
 
 func verifyTree(ctx context.Context, srcParentFd int, srcName string, dstParentFd int, dstName string, opts verifyOpts) (VerifyStats, error) {
@@ -203,7 +209,7 @@ func (v *verifier) entry(srcDir, dstDir int, srcName, dstName, rel string, wg *s
 			return
 		}
 		if v.opts.checksums {
-			v.hash(srcDir, dstDir, srcName, dstName, rel, &s)
+			v.hash(srcDir, dstDir, srcName, dstName, rel, &s, &d)
 		}
 	case unix.S_IFLNK:
 		st, err := readlinkAt(srcDir, srcName)
@@ -314,7 +320,7 @@ func childRel(rel, name string) string {
 
 // hash hands both files, opened now while their directories are open, to
 // a hashing worker.
-func (v *verifier) hash(srcDir, dstDir int, srcName, dstName, rel string, s *unix.Stat_t) {
+func (v *verifier) hash(srcDir, dstDir int, srcName, dstName, rel string, s, d *unix.Stat_t) {
 	src, err := unix.Openat(srcDir, srcName, fileFlags, 0)
 	if err != nil {
 		v.fail(errs.New(errs.Failed, "open", v.src(rel), err, unreadable))
@@ -327,7 +333,7 @@ func (v *verifier) hash(srcDir, dstDir int, srcName, dstName, rel string, s *uni
 		return
 	}
 	select {
-	case v.jobs <- hashJob{rel: rel, src: src, dst: dst}:
+	case v.jobs <- hashJob{rel: rel, src: src, dst: dst, size: s.Size, srcSparse: mayHaveHoles(s), dstSparse: mayHaveHoles(d)}:
 	case <-v.ctx.Done():
 		unix.Close(src)
 		unix.Close(dst)
@@ -339,10 +345,10 @@ func (v *verifier) hasher() {
 	buf := make([]byte, 1<<20)
 	for j := range v.jobs {
 		if v.ctx.Err() == nil {
-			a, na, err := sumFd(j.src, buf)
+			a, na, err := sumFd(j.src, j.size, j.srcSparse, buf)
 			if err != nil {
 				v.fail(errs.New(errs.Failed, "read", v.src(j.rel), err, unreadable))
-			} else if b, nb, err := sumFd(j.dst, buf); err != nil {
+			} else if b, nb, err := sumFd(j.dst, j.size, j.dstSparse, buf); err != nil {
 				v.fail(errs.New(errs.Failed, "read", v.dst(j.rel), err, ""))
 			} else {
 				if a != b || na != nb {
@@ -360,27 +366,117 @@ func (v *verifier) hasher() {
 	}
 }
 
-// sumFd returns the SHA-256 of the file fd, read from its start.
-func sumFd(fd int, buf []byte) ([32]byte, int64, error) {
+// mayHaveHoles tells a file with fewer blocks than its size needs.
+func mayHaveHoles(st *unix.Stat_t) bool { return st.Blocks*512 < st.Size }
+
+// sumChunk is the unit of the content digest: each aligned run of this
+// many bytes enters the hash either as its bytes or, when all zero, as one
+// marker byte.
+const sumChunk = 64 << 10
+
+var zeroChunk [sumChunk]byte
+
+// sumFd returns a SHA-256 digest of the contents of the file fd, size
+// bytes long by its stat (sparse: it may have holes), and the length it
+// found: size, or less if the file ended early, or more if it grew. The
+// digest depends on the contents only, never on where the holes lie: the
+// file is taken in aligned chunks of sumChunk bytes, a chunk of zeros
+// enters the hash as the byte 'z' and any other chunk as 'd' and its
+// bytes, and the length ends it. Chunks wholly inside a hole are never
+// read: reading a hole costs the kernel a page of zeros per page, which
+// made checksumming a sparse mailbox many times slower than copying it.
+func sumFd(fd int, size int64, sparse bool, buf []byte) ([32]byte, int64, error) {
+	buf = buf[:len(buf)/sumChunk*sumChunk]
 	h := sha256.New()
-	var off int64
-	for {
-		n, err := unix.Pread(fd, buf, off)
+	var off int64  // a multiple of sumChunk, or the end
+	dataEnd := off // with sparse: [off, dataEnd) is known to hold data
+	for off < size {
+		if sparse && off >= dataEnd {
+			d, err := unix.Seek(fd, off, unix.SEEK_DATA)
+			if err == unix.ENXIO { // a hole to the end
+				d = size
+			} else if err != nil { // no hole support: read the rest
+				sparse, d = false, off
+			}
+			if d >= size { // zeros to the end, the short last chunk too
+				for ; off < size; off += sumChunk {
+					h.Write([]byte{'z'})
+				}
+				off = size
+				break
+			}
+			if k := (d - off) / sumChunk; k > 0 { // whole chunks of zeros
+				for range k {
+					h.Write([]byte{'z'})
+				}
+				off += k * sumChunk
+				continue
+			}
+			if sparse {
+				if dataEnd, err = unix.Seek(fd, d, unix.SEEK_HOLE); err != nil {
+					return [32]byte{}, off, err
+				}
+			}
+		}
+		want := min(int64(len(buf)), size-off)
+		if sparse { // up to the end of the data, in whole chunks
+			want = min(want, (dataEnd-off+sumChunk-1)/sumChunk*sumChunk)
+		}
+		n, err := preadFull(fd, buf[:want], off)
+		if err != nil {
+			return [32]byte{}, off, err
+		}
+		for c := 0; c < n; c += sumChunk {
+			chunk := buf[c:min(c+sumChunk, n)]
+			if bytes.Equal(chunk, zeroChunk[:len(chunk)]) {
+				h.Write([]byte{'z'})
+			} else {
+				h.Write([]byte{'d'})
+				h.Write(chunk)
+			}
+		}
+		off += int64(n)
+		if int64(n) < want { // shorter than its stat said
+			break
+		}
+	}
+	if off == size { // grown or shrunk since its stat? (a hole read to
+		// the end does not tell a file that ended early)
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			return [32]byte{}, off, err
+		}
+		if st.Size < size {
+			off = st.Size
+		} else if st.Size > size {
+			off = size + 1
+		}
+	}
+	var l [8]byte
+	binary.BigEndian.PutUint64(l[:], uint64(off))
+	h.Write(l[:])
+	var sum [32]byte
+	copy(sum[:], h.Sum(nil))
+	return sum, off, nil
+}
+
+// preadFull reads len(b) bytes at off, fewer only at the end of the file.
+func preadFull(fd int, b []byte, off int64) (int, error) {
+	got := 0
+	for got < len(b) {
+		n, err := unix.Pread(fd, b[got:], off+int64(got))
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
-			return [32]byte{}, off, err
+			return got, err
 		}
 		if n == 0 {
 			break
 		}
-		h.Write(buf[:n])
-		off += int64(n)
+		got += n
 	}
-	var sum [32]byte
-	copy(sum[:], h.Sum(nil))
-	return sum, off, nil
+	return got, nil
 }
 
 func typeName(mode uint32) string {
