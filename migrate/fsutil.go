@@ -138,36 +138,17 @@ func xattrsAt(dirfd int, name string) (map[string][]byte, error) {
 // xattrs lists the extended attributes of an open file (fd >= 0) or of the
 // entry path (fd < 0, not following a final link) with their values.
 func xattrs(fd int, path string) (map[string][]byte, error) {
-	var list func([]byte) (int, error)
-	var get func(string, []byte) (int, error)
-	if fd >= 0 {
-		list = func(b []byte) (int, error) { return unix.Flistxattr(fd, b) }
-		get = func(n string, b []byte) (int, error) { return unix.Fgetxattr(fd, n, b) }
-	} else {
-		list = func(b []byte) (int, error) { return unix.Llistxattr(path, b) }
-		get = func(n string, b []byte) (int, error) { return unix.Lgetxattr(path, n, b) }
-	}
-	// Most entries have no attributes: ask with a buffer on the stack
-	// first, so that the answer "none" allocates nothing.
+	// Most entries have no attributes: the first answer comes into a
+	// buffer on the stack, so that "none" allocates nothing.
 	var small [256]byte
-	var n int
-	var err error
-	if fd >= 0 {
-		n, err = unix.Flistxattr(fd, small[:])
-	} else {
-		n, err = unix.Llistxattr(path, small[:])
-	}
-	if err == nil && n == 0 {
-		return nil, nil
-	}
-	buf := make([]byte, 1024)
-	n, err = list(buf)
+	buf := small[:]
+	n, err := listx(fd, path, buf)
 	for errors.Is(err, unix.ERANGE) {
-		if n, err = list(nil); err != nil {
+		if n, err = listx(fd, path, nil); err != nil {
 			break
 		}
 		buf = make([]byte, n+256)
-		n, err = list(buf)
+		n, err = listx(fd, path, buf)
 	}
 	if errors.Is(err, unix.ENOTSUP) {
 		return nil, nil
@@ -184,13 +165,13 @@ func xattrs(fd int, path string) (map[string][]byte, error) {
 			continue
 		}
 		val := make([]byte, 256)
-		m, err := get(name, val)
+		m, err := getx(fd, path, name, val)
 		for errors.Is(err, unix.ERANGE) {
-			if m, err = get(name, nil); err != nil {
+			if m, err = getx(fd, path, name, nil); err != nil {
 				break
 			}
 			val = make([]byte, m+64)
-			m, err = get(name, val)
+			m, err = getx(fd, path, name, val)
 		}
 		if errors.Is(err, unix.ENODATA) { // removed meanwhile
 			continue
@@ -210,6 +191,22 @@ type xattrError struct {
 
 func (e *xattrError) Error() string { return "attribute " + e.name + ": " + e.err.Error() }
 func (e *xattrError) Unwrap() error { return e.err }
+
+// listx and getx are listxattr and getxattr on the open file fd, or on
+// path (not following a final link) when fd < 0.
+func listx(fd int, path string, b []byte) (int, error) {
+	if fd >= 0 {
+		return unix.Flistxattr(fd, b)
+	}
+	return unix.Llistxattr(path, b)
+}
+
+func getx(fd int, path, name string, b []byte) (int, error) {
+	if fd >= 0 {
+		return unix.Fgetxattr(fd, name, b)
+	}
+	return unix.Lgetxattr(path, name, b)
+}
 
 // showPath makes a path printable: names that are not valid UTF-8 or hold
 // control characters are quoted Go-style, so the bytes can be recovered.

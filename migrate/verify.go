@@ -374,7 +374,10 @@ func mayHaveHoles(st *unix.Stat_t) bool { return st.Blocks*512 < st.Size }
 // marker byte.
 const sumChunk = 64 << 10
 
-var zeroChunk [sumChunk]byte
+var (
+	zeroChunk          [sumChunk]byte
+	zeroMark, dataMark = []byte{'z'}, []byte{'d'}
+)
 
 // sumFd returns a SHA-256 digest of the contents of the file fd, size
 // bytes long by its stat (sparse: it may have holes), and the length it
@@ -400,14 +403,14 @@ func sumFd(fd int, size int64, sparse bool, buf []byte) ([32]byte, int64, error)
 			}
 			if d >= size { // zeros to the end, the short last chunk too
 				for ; off < size; off += sumChunk {
-					h.Write([]byte{'z'})
+					h.Write(zeroMark)
 				}
 				off = size
 				break
 			}
 			if k := (d - off) / sumChunk; k > 0 { // whole chunks of zeros
 				for range k {
-					h.Write([]byte{'z'})
+					h.Write(zeroMark)
 				}
 				off += k * sumChunk
 				continue
@@ -429,9 +432,9 @@ func sumFd(fd int, size int64, sparse bool, buf []byte) ([32]byte, int64, error)
 		for c := 0; c < n; c += sumChunk {
 			chunk := buf[c:min(c+sumChunk, n)]
 			if bytes.Equal(chunk, zeroChunk[:len(chunk)]) {
-				h.Write([]byte{'z'})
+				h.Write(zeroMark)
 			} else {
-				h.Write([]byte{'d'})
+				h.Write(dataMark)
 				h.Write(chunk)
 			}
 		}
