@@ -472,8 +472,9 @@ func (c *copier) copyData(src, dst int, st *unix.Stat_t, buf []byte) (int64, err
 			return total + n, err
 		}
 		hole, err := unix.Seek(src, data, unix.SEEK_HOLE)
-		if err != nil {
-			return total, err
+		if err != nil { // refused (ext4 with inline data, unsynced): the rest as it is
+			n, err := c.copyRange(src, dst, data, size, buf)
+			return total + n, err
 		}
 		if hole > size {
 			hole = size
