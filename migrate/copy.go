@@ -83,9 +83,6 @@ type copier struct {
 	wg   sync.WaitGroup
 	bufs sync.Pool
 
-	noCopyRange atomic.Bool
-	noSendfile  atomic.Bool
-
 	mu    sync.Mutex
 	stats CopyStats
 }
@@ -492,36 +489,15 @@ func (c *copier) copyData(src, dst int, st *unix.Stat_t, buf []byte) (int64, err
 	return total, nil
 }
 
-// copyRange copies bytes [off, end) at the same offsets: copy_file_range
-// first, then sendfile, then read and write, each dropped for the rest of
-// the copy once the kernel refuses it.
+// copyRange copies bytes [off, end) at the same offsets with pread and
+// pwrite. Not copy_file_range or sendfile: both go through the kernel's
+// splice path, and on Linux 6.18 that path returned zeros for data that
+// read(2) returned, in a freshly written file on ext4 with inline data
+// (TestHoleMapRefused); a move copies between filesystems, where
+// copy_file_range has no shortcut to offer, and the extra memory copy of
+// read and write was not measurable against sendfile.
 func (c *copier) copyRange(src, dst int, off, end int64, buf []byte) (int64, error) {
 	start := off
-	// copy_file_range counts as refused only on its first call: a failure
-	// after bytes went through is an error of this file.
-	err := c.pump(&off, end, &c.noCopyRange, true, func(at int64, n int) (int, error) {
-		r, w := at, at
-		return unix.CopyFileRange(src, &r, dst, &w, n, 0)
-	})
-	if err != nil {
-		return off - start, err
-	}
-	if off < end && !c.noSendfile.Load() {
-		// sendfile writes at dst's offset, which is 0 in a new file until
-		// a hole is skipped.
-		if off != 0 {
-			if _, err := unix.Seek(dst, off, 0); err != nil {
-				return off - start, err
-			}
-		}
-		err := c.pump(&off, end, &c.noSendfile, false, func(at int64, n int) (int, error) {
-			r := at
-			return unix.Sendfile(dst, src, &r, n)
-		})
-		if err != nil {
-			return off - start, err
-		}
-	}
 	for off < end {
 		want := int(min(end-off, int64(len(buf))))
 		n, err := unix.Pread(src, buf[:want], off)
@@ -557,37 +533,6 @@ type readErr struct{ err error }
 
 func (e *readErr) Error() string { return e.err.Error() }
 func (e *readErr) Unwrap() error { return e.err }
-
-// pump moves bytes [*off, end) at the same offsets with one kernel
-// method: step copies up to n bytes at offset at and says how many. When
-// the kernel refuses the method for these files (only on the first call
-// with firstOnly), it is switched off for the rest of the copy and pump
-// returns nil with *off where it stopped, for the next method to go on.
-func (c *copier) pump(off *int64, end int64, disabled *atomic.Bool, firstOnly bool, step func(at int64, n int) (int, error)) error {
-	start := *off
-	for *off < end && !disabled.Load() {
-		n, err := step(*off, int(min(end-*off, 1<<30)))
-		switch {
-		case err == unix.EINTR || err == unix.EAGAIN:
-			continue
-		case err != nil && refused(err) && (!firstOnly || *off == start):
-			disabled.Store(true)
-			return nil
-		case err != nil:
-			return err
-		case n == 0:
-			return errShrunk
-		}
-		*off += int64(n)
-		c.opts.counters.Bytes.Add(int64(n))
-	}
-	return nil
-}
-
-func refused(err error) bool {
-	return errors.Is(err, unix.EXDEV) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EOPNOTSUPP) ||
-		errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EBADF) || errors.Is(err, unix.EPERM)
-}
 
 // copyXattrs copies every extended attribute; each one the target refuses
 // is recorded by name and the others are still copied. With a descriptor

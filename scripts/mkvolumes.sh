@@ -7,7 +7,9 @@
 #
 # Under DIR: ext4/ (hashed directory index), ext4-nodirindex/ (linear
 # directories), ext4-notype/ (no file type in directory entries, so readdir
-# answers DT_UNKNOWN), xfs/, btrfs/, tmpfs/. Images live in DIR/images.
+# answers DT_UNKNOWN), ext4-inline/ (1 KiB blocks, small files kept in
+# the inode: some lseek SEEK_HOLE answers fail there), xfs/, btrfs/, tmpfs/.
+# Images live in DIR/images.
 # SIZE_MB (default 1024) sets the size of each image.
 set -euo pipefail
 dir=${1:?usage: mkvolumes.sh DIR}
@@ -42,6 +44,7 @@ mkvol() { # name mkfs-command...
 mkvol ext4 mkfs.ext4 -q -F -i 4096
 mkvol ext4-nodirindex mkfs.ext4 -q -F -i 4096 -O ^dir_index
 mkvol ext4-notype mkfs.ext4 -q -F -i 4096 -O ^filetype
+mkvol ext4-inline mkfs.ext4 -q -F -b 1024 -O inline_data
 mkvol xfs mkfs.xfs -q -f
 mkvol btrfs mkfs.btrfs -q -f
 # XFS v4 without d_type (ftype=0): readdir gives no entry types. Newer
