@@ -500,10 +500,7 @@ func (c *copier) copyRange(src, dst int, off, end int64, buf []byte) (int64, err
 	start := off
 	for off < end {
 		want := int(min(end-off, int64(len(buf))))
-		n, err := unix.Pread(src, buf[:want], off)
-		if err == unix.EINTR {
-			continue
-		}
+		n, err := preadFull(src, buf[:want], off)
 		if err != nil {
 			return off - start, &readErr{err}
 		}

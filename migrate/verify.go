@@ -385,8 +385,8 @@ var (
 )
 
 // sumFd returns a SHA-256 digest of the contents of the file fd, size
-// bytes long by its stat (sparse: it may have holes, and its holes are
-// skipped; the verifier asks that for the copy only), and the length it
+// bytes long by its stat (skipHoles: find its holes and do not read them;
+// the verifier asks that for the copy only), and the length it
 // found: size, or less if the file ended early, or more if it grew. The
 // digest depends on the contents only, never on where the holes lie: the
 // file is taken in aligned chunks of sumChunk bytes, a chunk of zeros
@@ -394,18 +394,18 @@ var (
 // bytes, and the length ends it. Chunks wholly inside a hole are never
 // read: reading a hole costs the kernel a page of zeros per page, which
 // made checksumming a sparse mailbox many times slower than copying it.
-func sumFd(fd int, size int64, sparse bool, buf []byte) ([32]byte, int64, error) {
+func sumFd(fd int, size int64, skipHoles bool, buf []byte) ([32]byte, int64, error) {
 	buf = buf[:len(buf)/sumChunk*sumChunk]
 	h := sha256.New()
 	var off int64  // a multiple of sumChunk, or the end
-	dataEnd := off // with sparse: [off, dataEnd) is known to hold data
+	dataEnd := off // with skipHoles: [off, dataEnd) is known to hold data
 	for off < size {
-		if sparse && off >= dataEnd {
+		if skipHoles && off >= dataEnd {
 			d, err := unix.Seek(fd, off, unix.SEEK_DATA)
 			if err == unix.ENXIO { // a hole to the end
 				d = size
 			} else if err != nil { // no hole support: read the rest
-				sparse, d = false, off
+				skipHoles, d = false, off
 			}
 			if d >= size { // zeros to the end, the short last chunk too
 				for ; off < size; off += sumChunk {
@@ -421,15 +421,15 @@ func sumFd(fd int, size int64, sparse bool, buf []byte) ([32]byte, int64, error)
 				off += k * sumChunk
 				continue
 			}
-			if sparse {
+			if skipHoles {
 				if dataEnd, err = unix.Seek(fd, d, unix.SEEK_HOLE); err != nil {
 					// refused (ext4 with inline data, unsynced): read the rest
-					sparse = false
+					skipHoles = false
 				}
 			}
 		}
 		want := min(int64(len(buf)), size-off)
-		if sparse { // up to the end of the data, in whole chunks
+		if skipHoles { // up to the end of the data, in whole chunks
 			want = min(want, (dataEnd-off+sumChunk-1)/sumChunk*sumChunk)
 		}
 		n, err := preadFull(fd, buf[:want], off)
@@ -468,25 +468,6 @@ func sumFd(fd int, size int64, sparse bool, buf []byte) ([32]byte, int64, error)
 	var sum [32]byte
 	copy(sum[:], h.Sum(nil))
 	return sum, off, nil
-}
-
-// preadFull reads len(b) bytes at off, fewer only at the end of the file.
-func preadFull(fd int, b []byte, off int64) (int, error) {
-	got := 0
-	for got < len(b) {
-		n, err := unix.Pread(fd, b[got:], off+int64(got))
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return got, err
-		}
-		if n == 0 {
-			break
-		}
-		got += n
-	}
-	return got, nil
 }
 
 func typeName(mode uint32) string {
