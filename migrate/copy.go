@@ -100,10 +100,8 @@ type dnode struct {
 }
 
 type fileJob struct {
-	dir   *dnode
-	name  string
-	st    unix.Stat_t
-	dstFd int // already created (for multiply linked files), or -1
+	dir  *dnode
+	name string
 }
 
 // copyTree copies srcParentFd/srcName to dstParentFd/dstName, which must
@@ -196,14 +194,25 @@ func (c *copier) targetErr(op, rel string, err error) error {
 
 func (c *copier) walk(n *dnode) {
 	defer c.done(n)
-	names, err := listDir(n.srcFd)
+	ents, err := readDirents(n.srcFd)
 	if err != nil {
 		c.fail(errs.New(errs.Failed, "read directory", c.src(n.rel), err, readFail))
 		return
 	}
-	for _, name := range names {
+	for _, e := range ents {
 		if c.failed() {
 			return
+		}
+		name := e.name
+		c.opts.counters.Entries.Add(1)
+		if e.typ == unix.DT_REG {
+			// The worker opens the file and takes its stat from the open
+			// descriptor; a second stat here by name would cost a path
+			// lookup for nothing.
+			if !c.queue(n, &fileJob{dir: n, name: name}) {
+				return
+			}
+			continue
 		}
 		rel := joinRel(n.rel, name)
 		if n.rel == "." {
@@ -214,7 +223,6 @@ func (c *copier) walk(n *dnode) {
 			c.fail(errs.New(errs.Failed, "stat", c.src(rel), err, readFail))
 			return
 		}
-		c.opts.counters.Entries.Add(1)
 		switch st.Mode & unix.S_IFMT {
 		case unix.S_IFDIR:
 			if st.Dev != c.rootDev {
@@ -228,27 +236,8 @@ func (c *copier) walk(n *dnode) {
 				return
 			}
 			spread(c.walkers, &c.walking, func() { c.walk(child) })
-		case unix.S_IFREG:
-			job := &fileJob{dir: n, name: name, st: st, dstFd: -1}
-			if st.Nlink > 1 {
-				fd, err := c.linkOrCreate(n, name, rel, &st)
-				if err != nil {
-					c.fail(err)
-					return
-				}
-				if fd < 0 {
-					continue
-				}
-				job.dstFd = fd
-			}
-			n.pending.Add(1)
-			select {
-			case c.jobs <- job:
-			case <-c.ctx.Done():
-				if job.dstFd >= 0 {
-					unix.Close(job.dstFd)
-				}
-				c.done(n)
+		case unix.S_IFREG: // the filesystem does not give types (DT_UNKNOWN)
+			if !c.queue(n, &fileJob{dir: n, name: name}) {
 				return
 			}
 		case unix.S_IFLNK:
@@ -262,6 +251,19 @@ func (c *copier) walk(n *dnode) {
 				return
 			}
 		}
+	}
+}
+
+// queue hands a regular file of n to the workers; false when the copy
+// has stopped.
+func (c *copier) queue(n *dnode, job *fileJob) bool {
+	n.pending.Add(1)
+	select {
+	case c.jobs <- job:
+		return true
+	case <-c.ctx.Done():
+		c.done(n)
+		return false
 	}
 }
 
@@ -322,7 +324,7 @@ func (c *copier) done(n *dnode) {
 			return
 		}
 		if !c.failed() {
-			if err := setOwnerMode(n.dstFd, &n.st); err != nil {
+			if err := fixOwnerMode(n.dstFd, &n.st); err != nil {
 				c.fail(errs.New(errs.Failed, "set owner and mode", c.dst(n.rel), err, ""))
 			} else if err := unix.UtimesNanoAt(n.parent.dstFd, n.name, timespecs(&n.st), unix.AT_SYMLINK_NOFOLLOW); err != nil {
 				c.fail(errs.New(errs.Failed, "set times", c.dst(n.rel), err, ""))
@@ -342,10 +344,10 @@ func createFile(dirfd int, name string, st *unix.Stat_t) (int, error) {
 	return unix.Openat(dirfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, st.Mode&0o777)
 }
 
-// fixOwnerMode gives the file open at fd the owner, group and mode of st,
-// changing only what differs: on a store owned by one user, most files
-// need neither call, each of which would be one more journaled inode
-// update.
+// fixOwnerMode gives the file or directory open at fd the owner, group
+// and mode of st, changing only what differs: on a store owned by one
+// user, most entries need neither call, each of which would be one more
+// journaled inode update.
 func fixOwnerMode(fd int, st *unix.Stat_t) error {
 	var cur unix.Stat_t
 	if err := unix.Fstat(fd, &cur); err != nil {
@@ -356,19 +358,15 @@ func fixOwnerMode(fd int, st *unix.Stat_t) error {
 			return err
 		}
 	}
-	// After the owner, which may clear set-id bits; a file is never
-	// created with those, so a file that has them always gets this call.
+	// After the owner. A chown clears the set-id bits of a regular file,
+	// which is never created with them, so a file that should have them
+	// always gets this call; it leaves a directory's bits alone (one made
+	// in a set-group-ID directory starts with that bit), so the mode read
+	// before the chown is still the directory's.
 	if cur.Mode&0o7777 != st.Mode&0o7777 {
 		return unix.Fchmod(fd, st.Mode&0o7777)
 	}
 	return nil
-}
-
-func setOwnerMode(fd int, st *unix.Stat_t) error {
-	if err := unix.Fchown(fd, int(st.Uid), int(st.Gid)); err != nil {
-		return err
-	}
-	return unix.Fchmod(fd, st.Mode&0o7777)
 }
 
 func (c *copier) worker() {
@@ -380,8 +378,6 @@ func (c *copier) worker() {
 			if err := c.copyFile(job, *bp); err != nil {
 				c.fail(err)
 			}
-		} else if job.dstFd >= 0 {
-			unix.Close(job.dstFd)
 		}
 		c.done(job.dir)
 	}
@@ -393,13 +389,15 @@ func (c *copier) copyFile(job *fileJob, buf []byte) error {
 	if n.rel == "." {
 		rel = job.name
 	}
-	dst := job.dstFd
+	dst := -1
 	defer func() {
 		if dst >= 0 {
 			unix.Close(dst)
 		}
 	}()
-	src, err := unix.Openat(n.srcFd, job.name, fileFlags, 0)
+	// O_NONBLOCK: had the name been replaced by a fifo since the
+	// directory was read, opening it would otherwise wait for a writer.
+	src, err := unix.Openat(n.srcFd, job.name, fileFlags|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return errs.New(errs.Failed, "open", c.src(rel), err, readFail)
 	}
@@ -408,15 +406,17 @@ func (c *copier) copyFile(job *fileJob, buf []byte) error {
 	if err := unix.Fstat(src, &st); err != nil {
 		return errs.New(errs.Failed, "stat", c.src(rel), err, readFail)
 	}
-	if st.Ino != job.st.Ino || st.Mode&unix.S_IFMT != unix.S_IFREG {
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return errs.Errorf(errs.Failed, "copy", c.src(rel), "pause delivery to the moved tree, then run the move again",
 			"the source changed while it was copied")
 	}
-	if dst < 0 {
-		dst, err = createFile(n.dstFd, job.name, &st)
-		if err != nil {
-			return c.targetErr("create", rel, err)
+	if st.Nlink > 1 {
+		dst, err = c.linkOrCreate(n, job.name, rel, &st)
+		if err != nil || dst < 0 { // linked to the copy of another name
+			return err
 		}
+	} else if dst, err = createFile(n.dstFd, job.name, &st); err != nil {
+		return c.targetErr("create", rel, err)
 	}
 	copied, err := c.copyData(src, dst, &st, buf)
 	if err != nil {

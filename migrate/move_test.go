@@ -741,27 +741,61 @@ func TestCopyOwnersAndModes(t *testing.T) {
 		"private.msg":  {0o600, 1000, 1000},
 		"readonly.msg": {0o444, 1000, 0},
 	}
+	// Directories get theirs only where they differ from those a new
+	// directory has: one made in a set-group-ID directory starts with
+	// that bit and that group, as the copy's top one does here.
+	dirs := map[string]want{
+		".":                   {0o750, 1000, 1000},
+		"a.macnt":             {0o700, 0, 0},
+		"b.macnt":             {0o700, 1234, 5678},
+		"c.macnt":             {0o2770, 0, 8},
+		"c.macnt/INBOX.mdir":  {0o2770, 1000, 8},
+		"d.macnt":             {0o1777, 42, 42},
+		"d.macnt/Trash.mdir":  {0o000, 0, 0},
+		"e.macnt":             {0o755, 0, 99},
+		"e.macnt/Drafts.mdir": {0o700, 0, 99},
+	}
 	for _, mask := range []int{0o022, 0o077} {
 		t.Run(fmt.Sprintf("umask%03o", mask), func(t *testing.T) {
 			base := newBase(t, "ext4")
 			dom := filepath.Join(base, "Domains", "modes.test")
-			must(t, os.MkdirAll(filepath.Join(dom, "a.macnt"), 0o755))
+			for rel := range dirs {
+				must(t, os.MkdirAll(filepath.Join(dom, rel), 0o755))
+			}
 			for name, w := range files {
 				p := filepath.Join(dom, "a.macnt", name)
 				must(t, os.WriteFile(p, []byte(name), 0o600))
 				must(t, os.Lchown(p, w.uid, w.gid))
 				must(t, unix.Chmod(p, w.mode))
 			}
+			for rel, w := range dirs {
+				p := filepath.Join(dom, rel)
+				must(t, os.Lchown(p, w.uid, w.gid))
+				must(t, unix.Chmod(p, w.mode))
+			}
 			old := unix.Umask(mask)
 			defer unix.Umask(old)
 			vol := testfs.Scratch(t, "tmpfs")
+			must(t, os.Mkdir(filepath.Join(vol, "Domains"), 0o755))
+			must(t, os.Chown(filepath.Join(vol, "Domains"), 0, 77))
+			must(t, unix.Chmod(filepath.Join(vol, "Domains"), 0o2775))
 			if _, err := runMove(t, dom, vol, func(o *MoveOptions) { o.MetaOnly = true }); err != nil {
 				t.Fatal(err)
 			}
+			copied := filepath.Join(vol, "Domains", "modes.test")
+			if st := lstat(t, filepath.Join(vol, "Domains")); st.Mode&unix.S_ISGID == 0 || st.Gid != 77 {
+				t.Fatalf("the copy's parent: mode %04o group %d; the test needs it set-group-ID with group 77", st.Mode&0o7777, st.Gid)
+			}
 			for name, w := range files {
-				st := lstat(t, filepath.Join(vol, "Domains", "modes.test", "a.macnt", name))
+				st := lstat(t, filepath.Join(copied, "a.macnt", name))
 				if st.Mode&0o7777 != w.mode || int(st.Uid) != w.uid || int(st.Gid) != w.gid {
 					t.Errorf("%s: mode %04o owner %d:%d in the copy, want %04o %d:%d", name, st.Mode&0o7777, st.Uid, st.Gid, w.mode, w.uid, w.gid)
+				}
+			}
+			for rel, w := range dirs {
+				st := lstat(t, filepath.Join(copied, rel))
+				if st.Mode&0o7777 != w.mode || int(st.Uid) != w.uid || int(st.Gid) != w.gid {
+					t.Errorf("directory %s: mode %04o owner %d:%d in the copy, want %04o %d:%d", rel, st.Mode&0o7777, st.Uid, st.Gid, w.mode, w.uid, w.gid)
 				}
 			}
 		})

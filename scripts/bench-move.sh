@@ -9,9 +9,11 @@
 # prints the ratio against a peer doing that same durable job with standard
 # tools, what a cross-device mv followed by a sync does:
 #   cgscale move --verify=meta   vs  cp -a SRC DST && sync && rm -rf SRC   (no target)
-# and the time of each phase of the median move runs (from --json). Each
-# ratio is printed two ways: of the medians, and the median of the ratios
-# within one run (less moved by a machine whose speed drifts between runs).
+# Each ratio is printed two ways: of the medians, and the median of the
+# ratios within one run (less moved by a machine whose speed drifts
+# between runs). Then the processor time the machine spent on each
+# command, and the time of each phase of the median move runs (from
+# --json).
 #
 #   sudo scripts/bench-move.sh bin/cgscale        # ACCOUNTS=20000 RUNS=5 by default
 set -euo pipefail
@@ -43,14 +45,32 @@ move() {
   shift
   "$bin" move --json --progress=never "$@" >"$out"
 }
+# busy: processor time the whole machine has spent working (user, nice,
+# system, irq, softirq; not idle, iowait or steal) since boot, in ticks;
+# it counts the kernel's writeback threads too, which a command that
+# syncs keeps busy.
+hz=$(getconf CLK_TCK)
+busy() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
+# timed NAME COMMAND...: run it; its seconds go to NAME_t, the machine's
+# busy processor-seconds meanwhile to NAME_c
+timed() {
+  local -n wall=${1}_t cpu=${1}_c
+  shift
+  local b0 b1
+  b0=$(busy)
+  wall+=("$(seconds "$@")")
+  b1=$(busy)
+  cpu+=("$(awk -v a="$b0" -v b="$b1" -v hz="$hz" 'BEGIN{printf "%.2f", (b-a)/hz}')")
+}
 src=$work/v1/base/Domains/$(basename "$tpl")
 cp_t=() meta_t=() rs_t=() full_t=() mv_t=()
+cp_c=() meta_c=() rs_c=() full_c=() mv_c=()
 for i in $(seq "$runs"); do
-  fresh; cp_t+=("$(seconds cp -a "$src" "$work/v2/cp")")
-  fresh; meta_t+=("$(seconds move "$work/meta$i.json" --verify=meta "$src" "$work/v2")")
-  fresh; rs_t+=("$(seconds rsync_both "$src" "$work/v2/rs")")
-  fresh; full_t+=("$(seconds move "$work/full$i.json" "$src" "$work/v2")")
-  fresh; mv_t+=("$(seconds durable_mv "$src" "$work/v2/mv")")
+  fresh; timed cp cp -a "$src" "$work/v2/cp"
+  fresh; timed meta move "$work/meta$i.json" --verify=meta "$src" "$work/v2"
+  fresh; timed rs rsync_both "$src" "$work/v2/rs"
+  fresh; timed full move "$work/full$i.json" "$src" "$work/v2"
+  fresh; timed mv durable_mv "$src" "$work/v2/mv"
   echo "run $i: cp -a ${cp_t[-1]}s  move --verify=meta ${meta_t[-1]}s  rsync+rsync --checksum ${rs_t[-1]}s  move ${full_t[-1]}s  cp -a+sync+rm -rf ${mv_t[-1]}s"
 done
 cp_m=$(median "${cp_t[@]}"); meta_m=$(median "${meta_t[@]}")
@@ -68,6 +88,20 @@ report() { # LABEL A_MEDIAN B_MEDIAN RUN_RATIO TARGET
 report "move --verify=meta / cp -a" "$meta_m" "$cp_m" "$(ratio meta_t cp_t)" "target <= 1.10"
 report "move / (rsync -aHAX + rsync -n --checksum)" "$full_m" "$rs_m" "$(ratio full_t rs_t)" "target <= 1.00"
 report "move --verify=meta / (cp -a + sync + rm -rf SRC)" "$meta_m" "$mv_m" "$(ratio meta_t mv_t)" "same durable job, no target"
+
+# The processor work of each command: a command that keeps every
+# processor busy cannot get faster by running more in parallel, only by
+# doing less work.
+echo "processor-seconds the machine spent while each ran (median), and per second of the command (of $(nproc) CPUs):"
+for n in cp meta rs full mv; do
+  case $n in
+    cp) l="cp -a" ;; meta) l="move --verify=meta" ;; rs) l="rsync -aHAX + rsync -n --checksum" ;;
+    full) l="move" ;; mv) l="cp -a + sync + rm -rf SRC" ;;
+  esac
+  declare -n w=${n}_t c=${n}_c
+  awk -v l="$l" -v c="$(median "${c[@]}")" -v w="$(median "${w[@]}")" 'BEGIN{printf "  %-36s %6.2f CPU-s  %.2f busy\n", l":", c, c/w}'
+  unset -n w c
+done
 
 # phases NAME TIMES...: the phase times (wall/processor ms) of the run
 # whose time is the median
