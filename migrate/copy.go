@@ -71,6 +71,7 @@ type copier struct {
 	opts     copyOpts
 
 	rootDev   uint64
+	rootMnt   uint64 // the source's mount id (0: unknown)
 	dstRootFd int
 
 	linkMu sync.Mutex
@@ -143,6 +144,10 @@ func copyTree(ctx context.Context, srcParentFd int, srcName string, dstParentFd 
 		return c.stats, errs.New(errs.Failed, "open directory", c.dst("."), err, "")
 	}
 	c.dstRootFd = dstFd
+	if c.rootMnt, err = mountOf(srcFd); err != nil {
+		unix.Close(srcFd)
+		return c.stats, errs.New(errs.Failed, "stat", c.src("."), err, readFail)
+	}
 	if opts.created != nil {
 		var dst unix.Stat_t
 		err := unix.Fstat(dstFd, &dst)
@@ -226,8 +231,7 @@ func (c *copier) walk(n *dnode) {
 		switch st.Mode & unix.S_IFMT {
 		case unix.S_IFDIR:
 			if st.Dev != c.rootDev {
-				c.fail(errs.Errorf(errs.Failed, "copy", c.src(rel), "unmount it or move it separately",
-					"another filesystem is mounted here"))
+				c.fail(errs.Errorf(errs.Failed, "copy", c.src(rel), "unmount it or move it separately", mountedHere))
 				return
 			}
 			child, err := c.mkdir(n, name, rel, &st)
@@ -302,6 +306,13 @@ func (c *copier) mkdir(n *dnode, name, rel string, st *unix.Stat_t) (*dnode, err
 	srcFd, err := openDirAt(n.srcFd, name)
 	if err != nil {
 		return nil, errs.New(errs.Failed, "open directory", c.src(rel), err, readFail)
+	}
+	if mnt, err := mountOf(srcFd); err != nil || mnt != c.rootMnt {
+		unix.Close(srcFd)
+		if err != nil {
+			return nil, errs.New(errs.Failed, "stat", c.src(rel), err, readFail)
+		}
+		return nil, errs.Errorf(errs.Failed, "copy", c.src(rel), "unmount it or move it separately", mountedHere)
 	}
 	dstFd, err := openDirAt(n.dstFd, name)
 	if err != nil {

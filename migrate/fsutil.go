@@ -112,6 +112,29 @@ func preadFull(fd int, b []byte, off int64) (int, error) {
 	return got, nil
 }
 
+// mountOf is the id of the mount holding the open file fd, or 0 where
+// the kernel does not say (before Linux 5.8). A bind mount of a directory
+// of the same filesystem has the device number of the tree around it;
+// only its mount id tells it apart.
+func mountOf(fd int) (uint64, error) { return mountAt(fd, "", unix.AT_EMPTY_PATH) }
+
+// mountAt is mountOf for the entry path relative to dirfd (not following
+// a final symbolic link).
+func mountAt(dirfd int, path string, flags int) (uint64, error) {
+	var stx unix.Statx_t
+	if err := unix.Statx(dirfd, path, flags|unix.AT_SYMLINK_NOFOLLOW, unix.STATX_MNT_ID, &stx); err != nil {
+		return 0, err
+	}
+	if stx.Mask&unix.STATX_MNT_ID == 0 {
+		return 0, nil
+	}
+	return stx.Mnt_id, nil
+}
+
+// mountedHere is the message of a directory inside a tree that is the root
+// of another mount: another filesystem, or a bind mount.
+const mountedHere = "another filesystem or a bind mount is mounted here"
+
 func lstatAt(dirfd int, name string, st *unix.Stat_t) error {
 	return unix.Fstatat(dirfd, name, st, unix.AT_SYMLINK_NOFOLLOW)
 }

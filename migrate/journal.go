@@ -1,7 +1,6 @@
 package migrate
 
 import (
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -118,11 +117,10 @@ func (j *Journal) Append(r Record) error {
 	j.seq++
 	r.Seq = j.seq
 	r.Time = time.Now().UTC()
-	line, err := json.Marshal(r)
+	line, err := journal.Encode(r)
 	if err != nil {
 		return errs.New(errs.Failed, "write journal", j.Path, err, "")
 	}
-	line = append(line, '\n')
 	if _, err := j.f.Write(line); err != nil {
 		return errs.New(errs.Failed, "write journal", j.Path, err, "free space on the store's volume, then run with --resume")
 	}

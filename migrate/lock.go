@@ -38,23 +38,53 @@ func Lock(base string) (*StoreLock, error) {
 		return nil, errs.New(errs.Failed, "open lock file", path, err, "check that the store base is writable")
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		holder, _ := os.ReadFile(path)
 		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			who := strings.TrimSpace(string(holder))
-			if who == "" {
-				who = "unknown"
-			}
-			return nil, errs.Errorf(errs.Refused, "lock store", path,
-				"wait for the other cgscale run to finish, then retry",
-				"another cgscale process (pid %s) is changing this store", who)
-		}
-		return nil, errs.New(errs.Failed, "lock store", path, err, "")
+		return nil, lockErr(path, err)
 	}
 	if err := f.Truncate(0); err == nil {
 		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
 	return &StoreLock{f: f}, nil
+}
+
+// lockErr describes a failure to lock path: held by another process
+// (the refusal names its pid), or another error.
+func lockErr(path string, err error) error {
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		holder, _ := os.ReadFile(path)
+		who := strings.TrimSpace(string(holder))
+		if who == "" {
+			who = "unknown"
+		}
+		return errs.Errorf(errs.Refused, "lock store", path,
+			"wait for the other cgscale run to finish, then retry",
+			"another cgscale process (pid %s) is changing this store", who)
+	}
+	return errs.New(errs.Failed, "lock store", path, err, "")
+}
+
+// Blocked returns the refusal that would stop a move of the store at
+// base before it started: another run holding the store lock, the server
+// running (unless force), an unfinished job. It changes nothing (the
+// lock is tested, not taken), so a dry run answers as the move would.
+func Blocked(base string, force bool) error {
+	path := filepath.Join(base, LockFile)
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err == nil {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)
+		f.Close() // releases the shared lock
+		if err != nil {
+			return lockErr(path, err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return errs.New(errs.Failed, "open lock file", path, err, "")
+	}
+	if !force {
+		if err := GuardServer(base); err != nil {
+			return err
+		}
+	}
+	return refuseUnfinished(base)
 }
 
 // Unlock releases the lock. It is safe to call more than once.

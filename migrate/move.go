@@ -91,15 +91,18 @@ type MovePlan struct {
 
 // MoveResult is the outcome of a move or of a resumed one.
 type MoveResult struct {
-	Plan     *MovePlan   `json:"plan"`
-	Outcome  string      `json:"outcome"` // "moved", "rolled back", "interrupted", "dry run"
-	Copy     CopyStats   `json:"copy"`
-	Verify   VerifyStats `json:"verify"`
-	Swap     string      `json:"swap,omitempty"` // "exchange" or "two renames"
-	Kept     string      `json:"kept,omitempty"`
-	Journal  string      `json:"journal,omitempty"`
-	Resumed  bool        `json:"resumed"`
-	Warnings []string    `json:"warnings,omitempty"`
+	Plan    *MovePlan   `json:"plan"`
+	Outcome string      `json:"outcome"` // "moved", "rolled back", "interrupted", "dry run"
+	Copy    CopyStats   `json:"copy"`
+	Verify  VerifyStats `json:"verify"`
+	Swap    string      `json:"swap,omitempty"` // "exchange" or "two renames"
+	Kept    string      `json:"kept,omitempty"`
+	// Changed are the entries of the source that changed after the copy
+	// was verified: the deletion of the old tree kept them, in Kept.
+	Changed  *Changed `json:"changed,omitempty"`
+	Journal  string   `json:"journal,omitempty"`
+	Resumed  bool     `json:"resumed"`
+	Warnings []string `json:"warnings,omitempty"`
 	// Phases are the phases this run went through, in order, with the
 	// time each took (a resumed run lists only its own).
 	Phases []PhaseTime `json:"phases,omitempty"`
@@ -140,6 +143,11 @@ func PlanMove(ctx context.Context, opts MoveOptions) (*MovePlan, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A base without Settings/ is no server's (a relocation volume, say):
+	// its lock and ProcessID would guard nothing.
+	if err := CheckServerBase("move", r.Base); err != nil {
+		return nil, err
+	}
 	var sst, pst unix.Stat_t
 	if err := unix.Lstat(r.Path, &sst); err != nil {
 		return nil, errs.New(errs.BadInput, "stat", r.Path, err, "give an existing directory of the store")
@@ -147,7 +155,7 @@ func PlanMove(ctx context.Context, opts MoveOptions) (*MovePlan, error) {
 	switch sst.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
 	case unix.S_IFLNK:
-		return nil, refusedf("move", r.Path, "move the directory the link points to, or remove the link first",
+		return nil, refusedf("move", r.Path, "cgscale does not move a relocated directory again; `cgscale scan "+r.Base+"` shows where it is",
 			"already a symbolic link (relocated before?)")
 	default:
 		return nil, refusedf("move", r.Path, "", "not a directory")
@@ -241,6 +249,7 @@ func PlanMove(ctx context.Context, opts MoveOptions) (*MovePlan, error) {
 	if err != nil {
 		return nil, err
 	}
+	t.TargetBytes, t.TargetBlockSize = t.NeedOn(ti.BlockSize)
 	p.Totals = t
 	if t.OutsideLinks > 0 {
 		if !opts.RewriteRelativeLinks {
@@ -256,12 +265,13 @@ func PlanMove(ctx context.Context, opts MoveOptions) (*MovePlan, error) {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("%s also %s hard links outside %s; they become separate copies (%d bytes more on the target) and their link counts in the store drop",
 			countNoun(t.SharedOut, "file", "files"), map[bool]string{true: "has", false: "have"}[t.SharedOut == 1], r.Path, t.SharedOutBytes))
 	}
-	p.NeedBytes = t.Allocated + t.Allocated/100 + 4<<20
+	p.NeedBytes = t.TargetBytes + t.TargetBytes/100 + 4<<20
 	p.NeedInodes = t.Inodes + t.Inodes/100 + 16
 	if !opts.skipSpaceCheck {
 		if uint64(p.NeedBytes) > ti.FreeBytes {
 			return p, refusedf("check target", vol, "free space there or choose a larger volume",
-				"not enough space: the tree needs %d bytes (allocated, each inode once, plus 1%%), the target has %d free", p.NeedBytes, ti.FreeBytes)
+				"not enough space: the tree needs about %d bytes on the target (in %d-byte blocks, each inode once, plus 1%% and 4 MiB), the target has %d free",
+				p.NeedBytes, t.TargetBlockSize, ti.FreeBytes)
 		}
 		if ti.TotalInodes > 0 && uint64(p.NeedInodes) > ti.FreeInodes {
 			return p, refusedf("check target", vol, "choose a volume with more inodes (mkfs -N or a smaller -i)",
@@ -380,6 +390,10 @@ type relocation struct {
 	opts  MoveOptions
 	res   *MoveResult
 	cur   string // the phase under way, for the message of an interruption
+
+	// since is the time after which a change to the source may have
+	// escaped the verify (fence; zero: not known)
+	since time.Time
 
 	// made is the journal's "created" record of the copy's top directory
 	// (its device and inode), nil if none was recorded: only a directory
@@ -591,6 +605,11 @@ func (r *relocation) fromCopy(ctx context.Context) error {
 			"the copy is removed and the source kept; use a target that takes them, or rerun with --allow-xattr-loss",
 			"the target refused %s, first %s on %s: %s", countNoun(int64(len(cs.XattrLosses)), "extended attribute", "extended attributes"), l.Name, l.Path, l.Err))
 	}
+	// From here on, what changes in the source may escape the verify: the
+	// deletion of the old tree keeps whatever changed after this moment.
+	if err := r.fence(spfd); err != nil {
+		return r.failed(ctx, err)
+	}
 	// The copy is made durable while it is verified (the verifier reads
 	// what the sync writes back); both end before the journal says
 	// "copied" and long before the swap.
@@ -742,6 +761,7 @@ func (r *relocation) rename(step string, pfd int, from, to string) error {
 
 // finish removes (or keeps) the old tree after the swap.
 func (r *relocation) finish(ctx context.Context, pfd int) error {
+	var changedLate error
 	old := ""
 	for _, n := range []string{r.begin.Temp, r.oldName()} {
 		var st unix.Stat_t
@@ -766,17 +786,24 @@ func (r *relocation) finish(ctx context.Context, pfd int) error {
 		if err := r.j.Append(Record{Op: r.op, Kind: "move", Step: "kept", Kept: r.res.Kept}); err != nil {
 			return err
 		}
-	} else if old == "" && r.begin.Opts["keep-source"] == "true" {
-		// Renamed to the kept path before an interruption.
+	} else if old == "" {
+		// Renamed to the kept path before an interruption (--keep-source,
+		// or what changed after the verify).
 		kept := filepath.Join(filepath.Dir(r.src()), keptName(r.name(), r.j.ID))
 		var st unix.Stat_t
 		if unix.Lstat(kept, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
 			r.res.Kept = kept
+			if r.begin.Opts["keep-source"] != "true" {
+				changedLate = r.changedErr(nil)
+			}
 		}
-	} else if old != "" {
+	} else {
 		r.enter("remove")
 		oldPath := filepath.Join(filepath.Dir(r.src()), old)
-		if err := removeTree(ctx, pfd, old, oldPath, r.opts.Jobs, r.opts.Counters); err != nil {
+		// r.since is zero for a journal written by an older cgscale,
+		// without the fence: everything is deleted, as it did.
+		ch, err := removeUnchanged(ctx, pfd, old, oldPath, r.opts.Jobs, r.opts.Counters, r.since, r.res.Resumed)
+		if err != nil {
 			if isCancel(ctx, err) {
 				r.res.Outcome = "interrupted"
 				return errs.New(errs.Interrupted, "move", r.src(), &stopped{"stopped while deleting the old tree " + oldPath, ctx.Err()},
@@ -785,7 +812,13 @@ func (r *relocation) finish(ctx context.Context, pfd int) error {
 			return errs.New(errs.Failed, "remove old tree", filepath.Join(filepath.Dir(r.src()), old), err,
 				"the move is done (the link is in place); fix the cause and run `"+r.resumeCmd()+"`")
 		}
-		if err := r.syncParent(pfd, "removal of the old tree"); err != nil {
+		if ch.Count > 0 {
+			r.res.Changed = ch
+			if err := r.keep(pfd, old); err != nil {
+				return err
+			}
+			changedLate = r.changedErr(ch)
+		} else if err := r.syncParent(pfd, "removal of the old tree"); err != nil {
 			return err
 		}
 		if err := r.step("removed", ""); err != nil {
@@ -797,7 +830,91 @@ func (r *relocation) finish(ctx context.Context, pfd int) error {
 		return err
 	}
 	r.res.Outcome = "moved"
-	return nil
+	return changedLate
+}
+
+// changedErr reports what the deletion of the old tree kept because it
+// changed after the verify began (ch nil: not known, a resumed run
+// found the kept tree in place).
+func (r *relocation) changedErr(ch *Changed) error {
+	what := "entries"
+	if ch != nil {
+		what = countNoun(int64(ch.Count), "entry", "entries")
+		if len(ch.Paths) > 0 {
+			what += ", first " + ch.Paths[0]
+		}
+	}
+	return errs.Errorf(errs.Attention, "move", r.src(),
+		"compare them with the copy at "+r.begin.Dst+" and copy in what it lacks (mail delivered during the move), then delete "+r.res.Kept,
+		"moved, but %s of the source changed after the copy was verified; they are kept in %s", what, r.res.Kept)
+}
+
+// keep renames what is left of the old tree to the kept name, journaled
+// as --keep-source does it.
+func (r *relocation) keep(pfd int, old string) error {
+	kept := keptName(r.name(), r.j.ID)
+	keptPath := filepath.Join(filepath.Dir(r.src()), kept)
+	if err := r.j.Append(Record{Op: r.op, Kind: "move", Step: "keeping", Kept: keptPath}); err != nil {
+		return err
+	}
+	if err := renameNoReplace(pfd, old, pfd, kept); err != nil {
+		return errs.New(errs.Failed, "keep", filepath.Join(filepath.Dir(r.src()), old), err,
+			"the move is done (the link is in place); if "+keptPath+" is in the way, move it elsewhere and run `"+r.resumeCmd()+"`")
+	}
+	r.res.Kept = keptPath
+	if err := r.syncParent(pfd, "keep"); err != nil {
+		return err
+	}
+	return r.j.Append(Record{Op: r.op, Kind: "move", Step: "kept", Kept: keptPath})
+}
+
+// StepVerifying records, before the verify, the source filesystem's time
+// after which a change to the source may have escaped it (Opts
+// "changed-after", seconds.nanoseconds).
+const StepVerifying = "verifying"
+
+// fence finds the time after which a change to the source may escape
+// the verify, by the source filesystem's own clock, and journals it. A
+// probe file next to the source is touched until its change time moves
+// past the first one it got: every change made after that gets a later
+// time, however coarse the filesystem's timestamps, and nothing made
+// before the probe gets one as late.
+//
+// The probe goes in the journal's directory when that is on the source's
+// filesystem (it is not part of the store the server sees, and an undo
+// leaves the store's directories as they were), else next to the source.
+func (r *relocation) fence(spfd int) error {
+	dir, dirfd := filepath.Dir(r.src()), spfd
+	var src, jd unix.Stat_t
+	if jfd, err := unix.Open(filepath.Dir(r.j.Path), dirFlags, 0); err == nil {
+		defer unix.Close(jfd)
+		if lstatAt(spfd, r.name(), &src) == nil && unix.Fstat(jfd, &jd) == nil && src.Dev == jd.Dev {
+			dir, dirfd = filepath.Dir(r.j.Path), jfd
+		}
+	}
+	name := r.begin.Temp + ".fence"
+	fd, err := unix.Openat(dirfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return errs.New(errs.Failed, "create", filepath.Join(dir, name), err, "")
+	}
+	defer unix.Unlinkat(dirfd, name, 0)
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	err = unix.Fstat(fd, &st)
+	first := st.Ctim
+	for deadline := time.Now().Add(3 * time.Second); err == nil && st.Ctim == first && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+		now := []unix.Timespec{{Nsec: unix.UTIME_NOW}, {Nsec: unix.UTIME_NOW}}
+		if err = futimens(fd, now); err == nil {
+			err = unix.Fstat(fd, &st)
+		}
+	}
+	if err != nil {
+		return errs.New(errs.Failed, "stat", filepath.Join(dir, name), err, "")
+	}
+	r.since = time.Unix(first.Sec, first.Nsec)
+	return r.j.Append(Record{Op: r.op, Kind: "move", Step: StepVerifying,
+		Opts: map[string]string{"changed-after": fmt.Sprintf("%d.%09d", first.Sec, first.Nsec)}})
 }
 
 // rollback undoes a move before its swap: the partial copy, the temporary
@@ -839,7 +956,19 @@ func (r *relocation) undo() error {
 	}
 	dpfd, err := unix.Open(filepath.Dir(r.begin.Dst), dirFlags&^unix.O_NOFOLLOW, 0)
 	if err == nil {
-		err = r.removeCopy(context.Background(), dpfd)
+		var there, ours bool
+		there, ours, err = r.copyThere(dpfd)
+		switch {
+		case err != nil || !there:
+		case !ours && r.made == nil:
+			// This move never made its copy (another move's copy got
+			// there first): nothing of it is there to undo.
+			r.res.Warnings = append(r.res.Warnings, r.begin.Dst+" was not made by this move and is left as it is")
+		default:
+			// Not this move's copy although it made one: refused, for
+			// a look at what happened (removeCopy says so).
+			err = r.removeCopy(context.Background(), dpfd)
+		}
 		if err == nil {
 			// The deletion is on disk before the job is closed as rolled
 			// back; otherwise the job stays open and --abort does this again.
@@ -875,19 +1004,29 @@ const StepCreated = "created"
 // only if it is the directory this move created, by device and inode as
 // journaled; anything else standing there is refused, never deleted.
 func (r *relocation) removeCopy(ctx context.Context, dpfd int) error {
-	name := filepath.Base(r.begin.Dst)
+	there, ours, err := r.copyThere(dpfd)
+	if err != nil || !there {
+		return err
+	}
+	if !ours {
+		return errs.Errorf(errs.Refused, "copy to", r.begin.Dst,
+			"cgscale leaves it alone: it may be a domain another store moved here (a link there points at it) or an old copy; look before removing anything, then run the command again, or `"+r.abortCmd()+"` to drop this move",
+			"already exists, and this move did not create it (the journal records no such directory, or another device and inode)")
+	}
+	return removeTree(ctx, dpfd, filepath.Base(r.begin.Dst), r.begin.Dst, r.opts.Jobs, nil)
+}
+
+// copyThere says whether something stands at Dst and whether it is the
+// directory this move created.
+func (r *relocation) copyThere(dpfd int) (there, ours bool, err error) {
 	var st unix.Stat_t
-	if err := lstatAt(dpfd, name, &st); errors.Is(err, unix.ENOENT) {
-		return nil
+	if err := lstatAt(dpfd, filepath.Base(r.begin.Dst), &st); errors.Is(err, unix.ENOENT) {
+		return false, false, nil
 	} else if err != nil {
-		return errs.New(errs.Failed, "stat", r.begin.Dst, err, "")
+		return false, false, errs.New(errs.Failed, "stat", r.begin.Dst, err, "")
 	}
-	if r.made == nil || st.Mode&unix.S_IFMT != unix.S_IFDIR || uint64(st.Dev) != r.made.Dev || st.Ino != r.made.Ino {
-		return errs.Errorf(errs.Refused, "remove partial copy", r.begin.Dst,
-			"look at what is there; if it is an old copy you do not need, remove it by hand and run the command again",
-			"is not the directory this move created (the journal records no such directory, or another device and inode); cgscale does not delete it")
-	}
-	return removeTree(ctx, dpfd, name, r.begin.Dst, r.opts.Jobs, nil)
+	ours = r.made != nil && st.Mode&unix.S_IFMT == unix.S_IFDIR && uint64(st.Dev) == r.made.Dev && st.Ino == r.made.Ino
+	return true, ours, nil
 }
 
 // keptName is the name, next to the source, that --keep-source gives the

@@ -131,8 +131,9 @@ type Relocation struct {
 	Dirs   int64  `json:"dirs"`
 	Bytes  int64  `json:"bytes"`  // apparent size of the files to copy
 	Inodes int64  `json:"inodes"` // inodes to create, each hard-linked file once
-	// NeedBytes and NeedInodes are what the target must have free
-	// (allocated blocks and inodes plus the engine's margin).
+	// NeedBytes and NeedInodes are what the target must have free: the
+	// tree's size in the target's blocks (see Totals.TargetBytes) and its
+	// inodes, plus the engine's margin.
 	NeedBytes  int64 `json:"need_bytes"`
 	NeedInodes int64 `json:"need_inodes"`
 	// The target volume as the pre-flight found it.

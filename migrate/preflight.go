@@ -22,8 +22,16 @@ type Totals struct {
 	Symlinks  int64 `json:"symlinks"`
 	Special   int64 `json:"special"`
 	Bytes     int64 `json:"bytes"`     // apparent size of the regular files
-	Allocated int64 `json:"allocated"` // bytes of allocated blocks, directories included
+	Allocated int64 `json:"allocated"` // bytes of allocated blocks on the source, directories included
 	Inodes    int64 `json:"inodes"`
+	// TargetBytes is about what the copy takes on the target, whose
+	// filesystem allocates TargetBlockSize-byte blocks: each file's data
+	// rounded up to whole blocks there, each inode once, without the
+	// margin. PlanMove fills both in once it knows the target (NeedOn);
+	// the source's own blocks (Allocated) say little about it.
+	TargetBytes     int64 `json:"target_bytes,omitempty"`
+	TargetBlockSize int64 `json:"target_block_size,omitempty"`
+	need            onTarget
 	// Files that also have hard links outside the tree: after the move they
 	// are separate copies, and the space they take is counted above.
 	SharedOut      int64 `json:"shared_out"`
@@ -34,6 +42,119 @@ type Totals struct {
 	// the tree sits on the volume. OutsideLinkList holds the first ones.
 	OutsideLinks    int64         `json:"outside_links"`
 	OutsideLinkList []OutsideLink `json:"outside_link_list,omitempty"`
+}
+
+// Target block sizes the scan keeps an estimate for: each power of two
+// from 512 bytes to 64 KiB, the sizes Linux filesystems allocate in.
+const (
+	minBlockShift = 9
+	maxBlockShift = 16
+)
+
+// onTarget is, for each target block size 1<<(minBlockShift+i), the
+// bytes the entries counted so far take on a filesystem allocating blocks
+// of that size. The scan adds every entry for every size as it goes, so
+// the estimate for a target found later needs no second walk and no list
+// of the files.
+type onTarget [maxBlockShift - minBlockShift + 1]int64
+
+// inlineMax is the size up to which a regular file is counted as written
+// in full whatever blocks it reports: data kept in the inode (ext4 with
+// inline data, btrfs inline extents) needs blocks on a target without
+// it, and a hole in so small a file saves little. No filesystem keeps
+// more in an inode than one of its blocks, 64 KiB at most.
+const inlineMax = 64 << 10
+
+// roundUp is n rounded up to a multiple of b.
+func roundUp(n, b int64) int64 { return (n + b - 1) / b * b }
+
+// addFile counts a regular file of size bytes with alloc bytes of blocks
+// on a source allocating srcBlock-byte blocks. A file that is not sparse
+// is copied in full: its size rounded up to the target's blocks, plus
+// what it holds beyond its data on the source (an extended attribute
+// block, extent blocks, preallocation). A sparse one keeps its holes: the
+// copy writes what the source has allocated, rounded up to the target's
+// blocks; and where the target's blocks are larger, each source block
+// may land in a block of its own (no better than the whole file).
+func (o *onTarget) addFile(size, alloc, srcBlock int64) {
+	for i := range o {
+		b := int64(1) << (minBlockShift + i)
+		if size <= inlineMax || alloc >= size {
+			n := roundUp(size, b)
+			if extra := alloc - roundUp(size, srcBlock); extra > 0 {
+				n += roundUp(extra, b)
+			}
+			o[i] += n
+			continue
+		}
+		n := roundUp(alloc, b)
+		if b > srcBlock {
+			n = max(n, min(roundUp(size, b), (alloc+srcBlock-1)/srcBlock*b))
+		}
+		o[i] += n
+	}
+}
+
+// addDir counts a directory holding names, from what its entries take
+// rather than from its blocks on the source, which say little: ext4 keeps
+// a small directory in the inode, btrfs and tmpfs give none, and a
+// directory that once held more keeps its blocks. Each name counts with
+// the fields an entry holds beside it as XFS lays them out (ext4's are
+// smaller) and 8 bytes of index or leaf; "." and ".." too. A directory
+// whose entries fit in one block takes that block; a larger one twice
+// what its entries take, as the blocks of an ext4 index are half full
+// after a split at worst, and one block more for the index root.
+func (o *onTarget) addDir(names []string) {
+	e := int64(2 * 24)
+	for _, n := range names {
+		e += roundUp(int64(12+len(n)), 8) + 8
+	}
+	for i := range o {
+		b := int64(1) << (minBlockShift + i)
+		if e <= b-64 {
+			o[i] += b
+		} else {
+			o[i] += roundUp(2*e, b) + b
+		}
+	}
+}
+
+// addLink counts a symbolic link: none where its text fits in the inode
+// on both sides (ext4 keeps up to 59 bytes there, other filesystems
+// more), else its text rounded up to the target's blocks.
+func (o *onTarget) addLink(size, alloc int64) {
+	if alloc == 0 && size < 60 {
+		return
+	}
+	for i := range o {
+		o[i] += roundUp(max(size, 1), int64(1)<<(minBlockShift+i))
+	}
+}
+
+// NeedOn is the estimate of the space the tree takes on a target that
+// allocates blockSize-byte blocks, and the block size it was made for: a
+// size between the powers of two is taken as the next one up, one below
+// 512 bytes as 512. One above 64 KiB is no block a Linux filesystem
+// allocates but the transfer size a network filesystem gives (NFS, Ceph),
+// whose server allocates on its own disks: it is taken as 4 KiB.
+func (t *Totals) NeedOn(blockSize int64) (bytes, block int64) {
+	if blockSize > 1<<maxBlockShift {
+		blockSize = 4096
+	}
+	i := 0
+	for i < len(t.need)-1 && int64(1)<<(minBlockShift+i) < blockSize {
+		i++
+	}
+	return t.need[i], int64(1) << (minBlockShift + i)
+}
+
+// allocUnit is the size of the blocks the filesystem statfs describes
+// allocates: its fragment size, or its block size where it gives none.
+func allocUnit(s *unix.Statfs_t) int64 {
+	if s.Frsize > 0 {
+		return int64(s.Frsize)
+	}
+	return int64(s.Bsize)
 }
 
 // OutsideLink is a relative symbolic link inside a tree that leads out of it.
@@ -73,7 +194,7 @@ func scanTree(ctx context.Context, parentFd int, name, root string, jobs int) (T
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sc := &scanner{ctx: ctx, firstErr: firstErr{cancel: cancel}, root: root,
-		seen: map[fileKey]*linked{}, walkers: make(chan struct{}, jobs-1)}
+		seen: map[fileKey]*linked{}, walkers: make(chan struct{}, jobs-1), srcBlock: 512}
 	var wg sync.WaitGroup
 	sc.visit(parentFd, name, ".", &wg)
 	if err := sc.wait(ctx, &wg); err != nil {
@@ -102,7 +223,12 @@ type scanner struct {
 	mu      sync.Mutex // guards the fields below
 	t       Totals
 	rootDev uint64
-	seen    map[fileKey]*linked // multiply linked files
+	rootMnt uint64 // the top directory's mount id (0: unknown); under mu
+	// srcBlock is the source's allocation unit, from statfs on the tree's
+	// top directory before anything inside is counted; 512, the unit of
+	// st_blocks, where statfs fails.
+	srcBlock int64
+	seen     map[fileKey]*linked // multiply linked files
 }
 
 // linked is a multiply linked file met by the scan.
@@ -166,15 +292,17 @@ func (sc *scanner) count(st *unix.Stat_t, rel, text string) bool {
 		if sc.rootDev == 0 {
 			sc.rootDev = st.Dev
 		} else if st.Dev != sc.rootDev {
-			sc.fail(errs.Errorf(errs.Refused, "scan", under(sc.root, rel), "unmount it or move it separately", "another filesystem is mounted here"))
+			sc.fail(errs.Errorf(errs.Refused, "scan", under(sc.root, rel), "unmount it or move it separately", mountedHere))
 			return false
 		}
-		t.Dirs++
+		t.Dirs++ // its space on the target when it is listed (dir)
 	case unix.S_IFREG:
 		t.Files++
 		t.Bytes += st.Size
+		t.need.addFile(st.Size, st.Blocks*512, sc.srcBlock)
 	case unix.S_IFLNK:
 		t.Symlinks++
+		t.need.addLink(st.Size, st.Blocks*512)
 		if target, ok := outsideTarget(sc.root, rel, text); ok {
 			t.OutsideLinks++
 			if len(t.OutsideLinkList) < maxOutsideLinks {
@@ -188,6 +316,13 @@ func (sc *scanner) count(st *unix.Stat_t, rel, text string) bool {
 }
 
 // dir scans the directory dirFd/name.
+// mount is the mount id of the tree's top directory.
+func (sc *scanner) mount() uint64 {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return sc.rootMnt
+}
+
 func (sc *scanner) dir(dirFd int, name, rel string) {
 	if err := sc.ctx.Err(); err != nil {
 		sc.fail(err)
@@ -199,11 +334,35 @@ func (sc *scanner) dir(dirFd int, name, rel string) {
 		return
 	}
 	defer unix.Close(fd)
+	mnt, err := mountOf(fd)
+	if err != nil {
+		sc.fail(errs.New(errs.Refused, "stat", under(sc.root, rel), err, unreadable))
+		return
+	}
+	if rel == "." {
+		sc.mu.Lock()
+		sc.rootMnt = mnt // before any other directory is read
+		sc.mu.Unlock()
+	} else if mnt != sc.mount() {
+		sc.fail(errs.Errorf(errs.Refused, "scan", under(sc.root, rel), "unmount it or move it separately", mountedHere))
+		return
+	}
+	if rel == "." {
+		var sfs unix.Statfs_t
+		if unix.Fstatfs(fd, &sfs) == nil && allocUnit(&sfs) > 512 {
+			sc.mu.Lock()
+			sc.srcBlock = allocUnit(&sfs)
+			sc.mu.Unlock()
+		}
+	}
 	names, err := listDir(fd)
 	if err != nil {
 		sc.fail(errs.New(errs.Refused, "read directory", under(sc.root, rel), err, unreadable))
 		return
 	}
+	sc.mu.Lock()
+	sc.t.need.addDir(names)
+	sc.mu.Unlock()
 	var wg sync.WaitGroup
 	defer wg.Wait() // before fd closes
 	spreadRange(sc.walkers, &wg, len(names), func(lo, hi int) {
@@ -224,6 +383,7 @@ type TargetInfo struct {
 	FSType      string        `json:"fstype"`     // fsbench's type name: ext4, xfs, btrfs, tmpfs, ...
 	Filesystem  string        `json:"filesystem"` // fsbench's identity in words, as scan and bench print it
 	FreeBytes   uint64        `json:"free_bytes"`
+	BlockSize   int64         `json:"block_size"` // the size of the blocks it allocates, by statfs
 	FreeInodes  uint64        `json:"free_inodes"`
 	TotalInodes uint64        `json:"total_inodes"`
 	Probe       []ProbeResult `json:"probe"`
@@ -261,6 +421,7 @@ func statTarget(dir string) (TargetInfo, error) {
 		ti.FSType, ti.Filesystem = id.Type, id.String()
 	}
 	ti.FreeBytes = sfs.Bavail * uint64(sfs.Bsize)
+	ti.BlockSize = allocUnit(&sfs)
 	ti.FreeInodes = sfs.Ffree
 	ti.TotalInodes = sfs.Files
 	return ti, nil
@@ -322,14 +483,8 @@ func removeStaleProbes(dir string) {
 
 // mountID is the id of the mount holding path, or 0 when unknown.
 func mountID(path string) uint64 {
-	var stx unix.Statx_t
-	if err := unix.Statx(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_MNT_ID, &stx); err != nil {
-		return 0
-	}
-	if stx.Mask&unix.STATX_MNT_ID == 0 {
-		return 0
-	}
-	return stx.Mnt_id
+	id, _ := mountAt(unix.AT_FDCWD, path, 0)
+	return id
 }
 
 // View maps a host path prefix to the path the mail server sees for it

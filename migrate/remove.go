@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -17,6 +19,32 @@ import (
 // an error and the mount stays. Entries that vanish meanwhile are fine.
 // Subdirectories are removed by up to jobs goroutines.
 func removeTree(ctx context.Context, parentFd int, name, path string, jobs int, counters *Counters) error {
+	_, err := removeUnchanged(ctx, parentFd, name, path, jobs, counters, time.Time{}, false)
+	return err
+}
+
+// Changed are the entries a removal kept because they changed after the
+// time it was given.
+type Changed struct {
+	Count int      `json:"count"`
+	Paths []string `json:"paths"` // the first ones, relative to the tree
+}
+
+// removeUnchanged is removeTree that keeps what changed after since (a
+// zero since: nothing is kept): an entry whose status changed then (its
+// inode change time; for the top directory, which the swap renamed, its
+// modification time) is left in place with the directories above it, and
+// so is a directory that gained entries while it was being emptied. A
+// move deletes its old tree this way: whatever was written into the
+// source after its copy began, and so may be missing from the copy, is
+// kept.
+//
+// again says that an earlier run may have deleted part of the tree: its
+// own deletions then changed the directories and the link counts of what
+// is left, so only modification times of non-directories are compared.
+// Within one run, a file whose other name it deleted is likewise judged
+// by its modification time (the unlink changed its change time).
+func removeUnchanged(ctx context.Context, parentFd int, name, path string, jobs int, counters *Counters, since time.Time, again bool) (*Changed, error) {
 	if jobs < 1 {
 		jobs = 1
 	}
@@ -26,19 +54,27 @@ func removeTree(ctx context.Context, parentFd int, name, path string, jobs int, 
 	var st unix.Stat_t
 	if err := lstatAt(parentFd, name, &st); err != nil {
 		if errors.Is(err, unix.ENOENT) {
-			return nil
+			return &Changed{}, nil
 		}
-		return errs.New(errs.Failed, "stat", showPath(path), err, "")
+		return nil, errs.New(errs.Failed, "stat", showPath(path), err, "")
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		if err := unix.Unlinkat(parentFd, name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
-			return errs.New(errs.Failed, "remove", showPath(path), err, "")
+			return nil, errs.New(errs.Failed, "remove", showPath(path), err, "")
 		}
-		return nil
+		return &Changed{}, nil
 	}
 	r := &remover{ctx: ctx, root: path, dev: st.Dev, sem: make(chan struct{}, jobs-1), counters: counters}
-	r.dir(parentFd, name, ".")
-	return r.recorded()
+	if !since.IsZero() {
+		r.since = unix.NsecToTimespec(since.UnixNano())
+		r.keeping, r.again = true, again
+		r.unlinked = map[uint64]bool{}
+	}
+	var top atomic.Bool
+	r.dir(parentFd, name, ".", &top)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return &r.changed, r.recorded()
 }
 
 // remover deletes one tree. Its first real error is what removeTree
@@ -48,14 +84,61 @@ type remover struct {
 	firstErr
 	root     string        // full path of the tree, for messages
 	dev      uint64        // the tree's filesystem
+	mnt      uint64        // its mount id, from the top directory (0: unknown)
 	sem      chan struct{} // tokens for extra goroutines
 	counters *Counters
+
+	keeping  bool // keep what changed after since
+	again    bool // an earlier run deleted part of the tree
+	since    unix.Timespec
+	mu       sync.Mutex
+	changed  Changed         // under mu
+	unlinked map[uint64]bool // under mu: files with another name, one of which this run deleted
+}
+
+// fileChanged says whether the non-directory st changed after r.since.
+func (r *remover) fileChanged(st *unix.Stat_t) bool {
+	if r.after(st.Mtim) {
+		return true
+	}
+	if r.again || !r.after(st.Ctim) {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return !r.unlinked[st.Ino]
+}
+
+// unlinking notes, before it is unlinked, a file that has other names.
+func (r *remover) unlinking(st *unix.Stat_t) {
+	if st.Nlink > 1 {
+		r.mu.Lock()
+		r.unlinked[st.Ino] = true
+		r.mu.Unlock()
+	}
+}
+
+// keep records that the entry rel is kept because it changed.
+func (r *remover) keep(rel string) {
+	r.mu.Lock()
+	r.changed.Count++
+	if len(r.changed.Paths) < maxMismatches {
+		r.changed.Paths = append(r.changed.Paths, showPath(rel))
+	}
+	r.mu.Unlock()
+}
+
+// after: t is later than r.since.
+func (r *remover) after(t unix.Timespec) bool {
+	return t.Sec > r.since.Sec || (t.Sec == r.since.Sec && t.Nsec > r.since.Nsec)
 }
 
 func (r *remover) path(rel string) string { return under(r.root, rel) }
 
-// dir empties and removes parentFd/name, which is rel in the tree.
-func (r *remover) dir(parentFd int, name, rel string) {
+// dir empties and removes parentFd/name, which is rel in the tree; when
+// it keeps anything (r.keeping), it leaves the directory and sets kept,
+// its parent's flag.
+func (r *remover) dir(parentFd int, name, rel string, kept *atomic.Bool) {
 	if err := r.ctx.Err(); err != nil {
 		r.fail(err)
 		return
@@ -76,16 +159,35 @@ func (r *remover) dir(parentFd int, name, rel string) {
 		return
 	}
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
+	err = unix.Fstat(fd, &st)
+	var mnt uint64
+	if err == nil {
+		mnt, err = mountOf(fd)
+	}
+	if err != nil {
 		unix.Close(fd)
 		r.fail(errs.New(errs.Failed, "stat", r.path(rel), err, ""))
 		return
 	}
-	if st.Dev != r.dev {
+	if rel == "." {
+		r.mnt = mnt // before any other goroutine starts
+	}
+	if st.Dev != r.dev || mnt != r.mnt {
 		unix.Close(fd)
 		r.fail(errs.Errorf(errs.Failed, "remove", r.path(rel), "unmount it, then run again",
-			"another filesystem is mounted here; cgscale does not delete into it"))
+			mountedHere+"; cgscale does not delete into it"))
 		return
+	}
+	var here atomic.Bool // something in this directory is kept
+	if r.keeping && !r.again {
+		t := st.Ctim
+		if rel == "." { // renamed by the swap: its change time is that of the swap
+			t = st.Mtim
+		}
+		if r.after(t) {
+			r.keep(rel)
+			here.Store(true)
+		}
 	}
 	ents, err := readDirents(fd)
 	if err != nil {
@@ -106,8 +208,29 @@ func (r *remover) dir(parentFd int, name, rel string) {
 		}
 		child := childRel(rel, n)
 		if e.typ == unix.DT_DIR {
-			spread(r.sem, &wg, func() { r.dir(fd, n, child) })
+			spread(r.sem, &wg, func() { r.dir(fd, n, child, &here) })
 			continue
+		}
+		if r.keeping {
+			var est unix.Stat_t
+			err := lstatAt(fd, n, &est)
+			if errors.Is(err, unix.ENOENT) {
+				continue
+			}
+			if err != nil {
+				r.fail(errs.New(errs.Failed, "stat", r.path(child), err, ""))
+				break
+			}
+			if est.Mode&unix.S_IFMT == unix.S_IFDIR {
+				spread(r.sem, &wg, func() { r.dir(fd, n, child, &here) })
+				continue
+			}
+			if r.fileChanged(&est) {
+				r.keep(child)
+				here.Store(true)
+				continue
+			}
+			r.unlinking(&est)
 		}
 		// Try the name as a non-directory first (its type may be unknown,
 		// or stale): one call for most entries.
@@ -120,14 +243,25 @@ func (r *remover) dir(parentFd int, name, rel string) {
 			r.fail(errs.New(errs.Failed, "remove", r.path(child), err, ""))
 			break
 		}
-		spread(r.sem, &wg, func() { r.dir(fd, n, child) })
+		spread(r.sem, &wg, func() { r.dir(fd, n, child, &here) })
 	}
 	wg.Wait()
 	unix.Close(fd)
 	if r.recorded() != nil {
 		return
 	}
-	if err := unix.Unlinkat(parentFd, name, unix.AT_REMOVEDIR); err != nil && !errors.Is(err, unix.ENOENT) {
+	if here.Load() {
+		kept.Store(true)
+		return
+	}
+	err = unix.Unlinkat(parentFd, name, unix.AT_REMOVEDIR)
+	if r.keeping && errors.Is(err, unix.ENOTEMPTY) {
+		// Entries came in after the directory was read: they are new.
+		r.keep(rel)
+		kept.Store(true)
+		return
+	}
+	if err != nil && !errors.Is(err, unix.ENOENT) {
 		r.fail(errs.New(errs.Failed, "remove directory", r.path(rel), err, ""))
 		return
 	}

@@ -3,8 +3,10 @@ package migrate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -98,6 +100,12 @@ func ResumeRelocation(ctx context.Context, j *Journal, recs []Record, op int, ab
 	for i := range recs {
 		if recs[i].Op == op && recs[i].Kind == "move" && recs[i].Step == StepCreated {
 			r.made = &recs[i]
+		}
+		if recs[i].Op == op && recs[i].Kind == "move" && recs[i].Step == StepVerifying {
+			var sec, nsec int64
+			if _, err := fmt.Sscanf(recs[i].Opts["changed-after"], "%d.%d", &sec, &nsec); err == nil {
+				r.since = time.Unix(sec, nsec)
+			}
 		}
 	}
 	last, _ := lastStep(recs, op, "move")

@@ -176,7 +176,7 @@ func TestRemoveTreeStaysInside(t *testing.T) {
 	}
 	defer execOut("umount", filepath.Join(tree, "mnt"))
 	err = removeTree(context.Background(), fd, "tree", tree, 1, nil)
-	if err == nil || !strings.Contains(err.Error(), "another filesystem is mounted") {
+	if err == nil || !strings.Contains(err.Error(), mountedHere) {
 		t.Fatalf("got %v, want a refusal to delete into a mount", err)
 	}
 	// D14: the error names the mount by its full path.
@@ -454,5 +454,55 @@ func TestResumeKeepsForeignDest(t *testing.T) {
 				t.Fatalf("second resume (abort %v): %v", abort, err)
 			}
 		})
+	}
+}
+
+// A move killed before it made its copy, whose target path another move
+// (of the same domain name from another store) took meanwhile: --resume
+// refuses to copy there, without deleting it and without advising to, and
+// rolls the move back; --abort rolls it back too, saying it left that
+// directory alone. Either way the job is closed and the source untouched.
+func TestAbortBeforeCopyLeavesOthersCopy(t *testing.T) {
+	needRoot(t)
+	for _, abort := range []bool{false, true} {
+		base := newBase(t, "ext4")
+		dom := genDomain(t, base, 20, 9, false)
+		keep := pristine(t, dom)
+		vol := testfs.Scratch(t, "tmpfs")
+		cmd := helper(t, []string{"CGSCALE_MIGRATE_HELPER=move", "SRC=" + dom, "VOL=" + vol, "CGSCALE_DIE_AT=copy"}, 0)
+		if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(err.Error(), "killed") {
+			t.Fatalf("helper was not killed: %v\n%s", err, out)
+		}
+		dest := filepath.Join(vol, "Domains", filepath.Base(dom))
+		if _, err := os.Lstat(dest); !os.IsNotExist(err) {
+			t.Fatalf("killed as the copy began, the move already made %s (%v)", dest, err)
+		}
+		must(t, os.MkdirAll(dest, 0o755))
+		theirs := filepath.Join(dest, "precious")
+		must(t, os.WriteFile(theirs, []byte("another store's mail"), 0o644))
+
+		res, err := Resume(context.Background(), base, abort, MoveOptions{Jobs: 2})
+		if abort {
+			if err != nil || res.Outcome != "rolled back" {
+				t.Fatalf("abort: %+v %v, want rolled back", res, err)
+			}
+		} else {
+			if errs.KindOf(err) != errs.Refused || !strings.Contains(err.Error(), dest) || !strings.Contains(err.Error(), "did not create it") {
+				t.Fatalf("resume over another move's copy: %v, want refused naming %s", err, dest)
+			}
+			if h := errs.HintOf(err); !strings.Contains(h, "look before removing anything") {
+				t.Errorf("the hint %q should warn before any removal", h)
+			}
+		}
+		if res == nil || res.Outcome != "rolled back" || !strings.Contains(strings.Join(res.Warnings, "\n"), dest+" was not made by this move") {
+			t.Errorf("abort %v: the result does not say it left %s alone: %+v", abort, dest, res)
+		}
+		if b, err := os.ReadFile(theirs); err != nil || string(b) != "another store's mail" {
+			t.Fatalf("the other copy at %s was touched: %q %v", dest, b, err)
+		}
+		if open, _ := Unfinished(base); len(open) != 0 {
+			t.Errorf("abort %v: the job is still open: %v", abort, open)
+		}
+		sameTree(t, keep, dom)
 	}
 }

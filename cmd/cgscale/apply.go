@@ -2,12 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"io"
 	"path/filepath"
 
 	"github.com/cgscale/cgscale/errs"
 	"github.com/cgscale/cgscale/internal/plural"
+	"github.com/cgscale/cgscale/internal/rawjson"
 	"github.com/cgscale/cgscale/migrate"
 )
 
@@ -44,7 +45,7 @@ Examples:
   cgscale apply --resume /root/plan.json
   cgscale apply --undo /root/plan.json`,
 	}
-	c.run = func(ctx context.Context, e *env, args []string) error {
+	c.run = func(ctx context.Context, e *env, args []string) (err error) {
 		fs := e.flags(c)
 		resume := fs.Bool("resume", false, "finish an interrupted apply of this plan")
 		undo := fs.Bool("undo", false, "reverse the last apply of this plan (finished or interrupted)")
@@ -58,6 +59,21 @@ Examples:
 		if err := e.parse(c, fs, args); err != nil {
 			return err
 		}
+		// With --json a failure found before there is a result (a usage
+		// error, a plan that cannot be read, the store lock, a running
+		// server) prints the document too: the store's base once the plan
+		// is read, no result, the error.
+		var p *migrate.Plan
+		shown := false
+		defer func() {
+			if *asJSON && err != nil && !shown {
+				base := ""
+				if p != nil {
+					base = p.Base
+				}
+				printApplyJSON(e.stdout, base, nil, err)
+			}
+		}()
 		if fs.NArg() != 1 {
 			return errs.Errorf(errs.Usage, c.name, "", "run `cgscale help apply`", "takes one PLAN file")
 		}
@@ -70,8 +86,9 @@ Examples:
 		if *jobs < 1 {
 			return errs.Errorf(errs.Usage, c.name, "", "give --jobs 1 or more", "--jobs %d", *jobs)
 		}
-		p, err := migrate.ReadPlan(fs.Arg(0))
+		p, err = migrate.ReadPlan(fs.Arg(0))
 		if err != nil {
+			p = nil // a plan that failed its checks vouches for no base
 			return err
 		}
 		if *base != "" {
@@ -98,15 +115,9 @@ Examples:
 		res, err := run(ctx, p, opt)
 		stop()
 		if res != nil {
+			shown = true
 			if *asJSON {
-				enc := json.NewEncoder(e.stdout)
-				enc.SetIndent("", "  ")
-				_ = enc.Encode(struct {
-					Schema string `json:"schema"`
-					Base   string `json:"base"`
-					*migrate.ApplyResult
-					Error string `json:"error,omitempty"`
-				}{"cgscale.apply/v1", p.Base, res, errText(err)})
+				printApplyJSON(e.stdout, p.Base, res, err)
 			} else if err == nil {
 				fmt.Fprintln(e.stdout, res.String())
 				for _, m := range res.Moves {
@@ -129,6 +140,22 @@ Examples:
 		return err
 	}
 	return c
+}
+
+// printApplyJSON prints the --json document of apply (cgscale.apply/v1)
+// for the plan of the store at base: the result, if any, and err as
+// "error". Paths are kept byte for byte: one that is not valid UTF-8 is
+// written {"b64": ...} (internal/rawjson), as in scan's document.
+func printApplyJSON(w io.Writer, base string, res *migrate.ApplyResult, err error) {
+	b, merr := rawjson.MarshalIndent(struct {
+		Schema string `json:"schema"`
+		Base   string `json:"base"`
+		*migrate.ApplyResult
+		Error string `json:"error,omitempty"`
+	}{"cgscale.apply/v1", base, res, errText(err)}, "", "  ")
+	if merr == nil {
+		w.Write(append(b, '\n'))
+	}
 }
 
 func errText(err error) string {

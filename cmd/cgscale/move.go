@@ -2,14 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"github.com/cgscale/cgscale/internal/plural"
 	"io"
 	"os"
 	"strings"
 
 	"github.com/cgscale/cgscale/errs"
+	"github.com/cgscale/cgscale/internal/plural"
+	"github.com/cgscale/cgscale/internal/rawjson"
 	"github.com/cgscale/cgscale/layout"
 	"github.com/cgscale/cgscale/migrate"
 )
@@ -73,7 +73,7 @@ Examples:
   cgscale move --relative --server-view /srv=/srv /srv/cgp/Domains/example.com /srv/vol2
   cgscale move --resume /var/CommuniGate`,
 	}
-	c.run = func(ctx context.Context, e *env, args []string) error {
+	c.run = func(ctx context.Context, e *env, args []string) (err error) {
 		fs := e.flags(c)
 		dryRun := fs.Bool("dry-run", false, "check and print what would happen; change nothing")
 		verify := fs.String("verify", "full", "full (with SHA-256 of contents) or meta (metadata only)")
@@ -91,6 +91,20 @@ Examples:
 		if err := e.parse(c, fs, args); err != nil {
 			return err
 		}
+		// Each run prints its outcome once, through show. With --json a
+		// failure found before there is a result to show (a usage error, a
+		// missing SRC or target, the store lock, a running server, nothing
+		// to resume) prints the document too, on return.
+		shown := false
+		show := func(res *migrate.MoveResult, err error, dry bool) {
+			shown = true
+			showMove(e, res, err, *asJSON, dry)
+		}
+		defer func() {
+			if err != nil && !shown {
+				show(nil, err, *dryRun && !*resume && !*abort)
+			}
+		}()
 		if *verify != "full" && *verify != "meta" {
 			return errs.Errorf(errs.Usage, c.name, "", "use --verify=full or --verify=meta", "--verify %q is not a mode", *verify)
 		}
@@ -157,7 +171,7 @@ Examples:
 				stop()
 				stop = nil
 			}
-			showMove(e, res, err, *asJSON, false)
+			show(res, err, false)
 			return err
 		}
 		if fs.NArg() != 2 {
@@ -166,17 +180,20 @@ Examples:
 		opts.Src, opts.VolumeDir = fs.Arg(0), fs.Arg(1)
 		if *dryRun {
 			plan, err := migrate.PlanMove(ctx, opts)
-			if err == nil && !opts.Force {
-				// What would block the move blocks the dry run too (exit 5).
-				err = migrate.GuardServer(plan.Base)
+			if err == nil {
+				// What would block the move blocks the dry run too (exit 5):
+				// another run holding the store, the server, an unfinished job.
+				err = migrate.Blocked(plan.Base, opts.Force)
 			}
 			if stop != nil {
 				stop()
 				stop = nil
 			}
+			var res *migrate.MoveResult
 			if plan != nil {
-				showMove(e, &migrate.MoveResult{Plan: plan, Outcome: "dry run", Warnings: plan.Warnings}, err, *asJSON, true)
+				res = &migrate.MoveResult{Plan: plan, Outcome: "dry run", Warnings: plan.Warnings}
 			}
+			show(res, err, true)
 			return err
 		}
 		res, err := migrate.Move(ctx, opts)
@@ -184,18 +201,32 @@ Examples:
 			stop()
 			stop = nil
 		}
-		showMove(e, res, err, *asJSON, false)
+		show(res, err, false)
 		return err
 	}
 	return c
 }
 
+// outcomeNotStarted is the outcome in the --json document of a run that
+// failed before it had a result: it copied, moved and deleted nothing (a
+// dry run's outcome says "dry run", as always).
+const outcomeNotStarted = "not started"
+
 // showMove prints a move's outcome once: warnings go to stderr in text
 // mode and into the document in --json mode; an interrupted run prints no
-// text report (the error line says where it stopped).
+// text report (the error line says where it stopped). A run that failed
+// before it had a result (res nil) prints no text report, and in --json
+// mode the document with no plan, the outcome "not started" and the
+// error. The error itself goes to stderr in both modes (see report).
 func showMove(e *env, res *migrate.MoveResult, err error, asJSON, dry bool) {
 	if res == nil {
-		return
+		if !asJSON || err == nil {
+			return
+		}
+		res = &migrate.MoveResult{Outcome: outcomeNotStarted}
+		if dry {
+			res.Outcome = "dry run"
+		}
 	}
 	if !asJSON {
 		for _, w := range res.Warnings {
@@ -210,22 +241,34 @@ func showMove(e *env, res *migrate.MoveResult, err error, asJSON, dry bool) {
 			return
 		}
 	}
-	printMove(e.stdout, res, asJSON, dry)
+	if asJSON {
+		printMoveJSON(e.stdout, res, err, dry)
+		return
+	}
+	printMove(e.stdout, res, false, dry)
+}
+
+// printMoveJSON prints the --json document of a move; err, if any, is
+// its "error". Paths are kept byte for byte: one that is not valid UTF-8
+// is written {"b64": ...} (internal/rawjson), as in scan's document.
+func printMoveJSON(w io.Writer, res *migrate.MoveResult, err error, dry bool) {
+	out := struct {
+		Schema string `json:"schema"`
+		DryRun bool   `json:"dry_run"`
+		*migrate.MoveResult
+		Error string `json:"error,omitempty"`
+	}{moveSchema, dry, res, errText(err)}
+	if out.Warnings == nil {
+		out.Warnings = []string{}
+	}
+	if b, err := rawjson.MarshalIndent(out, "", "  "); err == nil {
+		w.Write(append(b, '\n'))
+	}
 }
 
 func printMove(w io.Writer, res *migrate.MoveResult, asJSON, dry bool) {
 	if asJSON {
-		out := struct {
-			Schema string `json:"schema"`
-			DryRun bool   `json:"dry_run"`
-			*migrate.MoveResult
-		}{moveSchema, dry, res}
-		if out.Warnings == nil {
-			out.Warnings = []string{}
-		}
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(out)
+		printMoveJSON(w, res, nil, dry)
 		return
 	}
 	p := res.Plan
@@ -275,8 +318,12 @@ func printMove(w io.Writer, res *migrate.MoveResult, asJSON, dry bool) {
 		if fsName == "" {
 			fsName = ti.FSType
 		}
-		fmt.Fprintf(w, "  target    %s (%s): %s free, %s; needs %s, %s\n",
-			ti.VolumeDir, fsName, plural.N(int64(ti.FreeBytes), "byte", ""), inodes, plural.N(p.NeedBytes, "byte", ""), plural.N(p.NeedInodes, "inode", ""))
+		blocks := ""
+		if p.Totals.TargetBlockSize > 0 {
+			blocks = fmt.Sprintf(" (in %d-byte blocks, with a margin)", p.Totals.TargetBlockSize)
+		}
+		fmt.Fprintf(w, "  target    %s (%s): %s free, %s; needs about %s%s, %s\n",
+			ti.VolumeDir, fsName, plural.N(int64(ti.FreeBytes), "byte", ""), inodes, plural.N(p.NeedBytes, "byte", ""), blocks, plural.N(p.NeedInodes, "inode", ""))
 		var failed []string
 		for _, pr := range ti.Probe {
 			if pr.Err != "" {

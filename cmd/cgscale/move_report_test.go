@@ -33,7 +33,7 @@ func TestMoveReportWording(t *testing.T) {
 	}
 	for _, want := range []string{
 		"tree      1 file, 1 directory, 0 symbolic links, 1 byte (4096 allocated, 2 inodes)",
-		"target    /v (btrfs on /dev/loop3 at /v): 1073741824 bytes free, no fixed inode limit; needs 1 byte, 1 inode",
+		"target    /v (btrfs on /dev/loop3 at /v): 1073741824 bytes free, no fixed inode limit; needs about 1 byte, 1 inode",
 		"copied    1 file (1 byte), 1 directory, 0 hard links, 0 symbolic links",
 		"verified  1 entry, 1 file by checksum, 1 difference",
 	} {

@@ -23,7 +23,7 @@ import (
 func TestC22RelocationVolumeNotMounted(t *testing.T) {
 	vol := testfs.Mount(t, 32, "mkfs.ext4", "-q", "-N", "1024")
 	store := t.TempDir()
-	writeTree(t, store, "Domains/example.test/acct0001.macnt/INBOX.mdir/1.msg",
+	writeTree(t, store, "Settings/Main.settings", "Domains/example.test/acct0001.macnt/INBOX.mdir/1.msg",
 		"Domains/example.test/acct0002.macnt/INBOX.mdir/1.msg", "Domains/other.test/acct0003.macnt/INBOX.mdir/1.msg")
 	var stdout, stderr bytes.Buffer
 	e := &env{stdout: &stdout, stderr: &stderr, getenv: os.Getenv}

@@ -1,19 +1,20 @@
 // Package journal is the on-disk format of the state cgscale keeps in a
 // store's base: the journals of apply and move (BASE/.cgscale/journal/
 // *.jsonl, one JSON record a line) and the copies of the plans apply
-// carries out (BASE/.cgscale/plans). Package migrate writes them, package
-// layout reads them for scan; both read a journal with Read, so they agree
-// on which records it holds and on when it is damaged.
+// carries out (BASE/.cgscale/plans). Package migrate writes them with
+// Encode, package layout reads them for scan; both read a journal with
+// Read, so they agree on which records it holds and on when it is damaged.
 package journal
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/cgscale/cgscale/internal/rawjson"
 )
 
 // Where the state lives, relative to the store base.
@@ -43,7 +44,11 @@ func PlanCopy(base, checksum string) string {
 }
 
 // Record is one line of a journal (the steps are documented in package
-// migrate).
+// migrate). Its strings are paths and link texts, which are bytes, not
+// text: each is kept byte for byte, a JSON string when it is valid UTF-8
+// and {"b64": "..."} when it is not (internal/rawjson), so a resumed run
+// finds the very names the interrupted one worked on. Journals written
+// before, with plain strings only, read the same.
 type Record struct {
 	Seq  int       `json:"seq"`
 	Time time.Time `json:"time"`
@@ -99,6 +104,15 @@ func (e *DamagedError) Unwrap() error { return e.Err }
 // write torn by a crash.
 func Whole(data []byte) int { return bytes.LastIndexByte(data, '\n') + 1 }
 
+// Encode returns r as one line of a journal, its newline included.
+func Encode(r Record) ([]byte, error) {
+	line, err := rawjson.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	return append(line, '\n'), nil
+}
+
 // Parse returns the records of a journal's content read from path. A
 // record is a line ending in a newline; bytes after the last newline are
 // a torn write and are dropped, blank lines are skipped. A line that is
@@ -111,7 +125,7 @@ func Parse(path string, data []byte) ([]Record, error) {
 			continue
 		}
 		var r Record
-		if err := json.Unmarshal(line, &r); err != nil {
+		if err := rawjson.Unmarshal(line, &r); err != nil {
 			return recs, &DamagedError{Path: path, Line: i + 1, Err: err}
 		}
 		recs = append(recs, r)

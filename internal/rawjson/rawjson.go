@@ -7,8 +7,8 @@
 // one that is not is the object {"b64": "<standard base64 of its bytes>"}.
 // A valid UTF-8 string is never written in the object form, so each
 // string has one encoding, and decoding then encoding again gives the
-// same bytes. Strings in struct fields, slices and pointers are covered;
-// map keys are written as encoding/json writes them.
+// same bytes. Strings in struct fields, slices, pointers and map values
+// are covered; map keys are written as encoding/json writes them.
 package rawjson
 
 import (
@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -81,9 +82,23 @@ func encodesItself(t reflect.Type) bool {
 
 // Wire returns t with every string in it replaced by String. Field
 // names, order and tags are kept, so the JSON is the same as t's wherever
-// the strings are UTF-8.
+// the strings are UTF-8. Unexported fields, which encoding/json skips,
+// are left out (a struct that embeds an unexported type is kept as it
+// is: encoding/json writes the fields it promotes).
 // The types cgscale encodes are not recursive, so the walk ends.
 func Wire(t reflect.Type) reflect.Type {
+	if w, ok := wires.Load(t); ok {
+		return w.(reflect.Type)
+	}
+	w := wire(t)
+	wires.Store(t, w)
+	return w
+}
+
+// wires holds the Wire type of each type seen so far.
+var wires sync.Map // reflect.Type -> reflect.Type
+
+func wire(t reflect.Type) reflect.Type {
 	if t != stringType && encodesItself(t) {
 		return t
 	}
@@ -94,14 +109,22 @@ func Wire(t reflect.Type) reflect.Type {
 		return reflect.SliceOf(Wire(t.Elem()))
 	case reflect.Pointer:
 		return reflect.PointerTo(Wire(t.Elem()))
+	case reflect.Map:
+		if e := Wire(t.Elem()); e != t.Elem() {
+			return reflect.MapOf(t.Key(), e)
+		}
+		return t
 	case reflect.Struct:
-		fields := make([]reflect.StructField, t.NumField())
-		for i := range fields {
+		var fields []reflect.StructField
+		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
 			if !f.IsExported() {
-				return t
+				if f.Anonymous {
+					return t
+				}
+				continue
 			}
-			fields[i] = reflect.StructField{Name: f.Name, Type: Wire(f.Type), Tag: f.Tag, Anonymous: f.Anonymous}
+			fields = append(fields, reflect.StructField{Name: f.Name, Type: Wire(f.Type), Tag: f.Tag, Anonymous: f.Anonymous})
 		}
 		return reflect.StructOf(fields)
 	}
@@ -132,25 +155,56 @@ func Convert(dst, src reflect.Value) {
 		}
 		dst.Set(reflect.New(dst.Type().Elem()))
 		Convert(dst.Elem(), src.Elem())
+	case reflect.Map:
+		if src.IsNil() {
+			return
+		}
+		dst.Set(reflect.MakeMapWithSize(dst.Type(), src.Len()))
+		for it := src.MapRange(); it.Next(); {
+			v := reflect.New(dst.Type().Elem()).Elem()
+			Convert(v, it.Value())
+			dst.SetMapIndex(it.Key(), v)
+		}
 	case reflect.Struct:
+		// The exported fields, in the same order in both types; the
+		// Wire type has no unexported ones.
+		j := 0
 		for i := 0; i < src.NumField(); i++ {
-			Convert(dst.Field(i), src.Field(i))
+			if !src.Type().Field(i).IsExported() {
+				continue
+			}
+			for !dst.Type().Field(j).IsExported() {
+				j++
+			}
+			Convert(dst.Field(j), src.Field(i))
+			j++
 		}
 	default:
 		dst.Set(src)
 	}
 }
 
+// Marshal is json.Marshal with every string kept byte for byte: the
+// compact form, on one line.
+func Marshal(v any) ([]byte, error) {
+	return json.Marshal(toWire(v))
+}
+
 // MarshalIndent is json.MarshalIndent with every string kept byte for
 // byte.
 func MarshalIndent(v any, prefix, indent string) ([]byte, error) {
+	return json.MarshalIndent(toWire(v), prefix, indent)
+}
+
+// toWire returns a copy of v in its Wire type.
+func toWire(v any) any {
 	src := reflect.ValueOf(v)
 	w := reflect.New(Wire(src.Type())).Elem()
 	Convert(w, src)
-	return json.MarshalIndent(w.Interface(), prefix, indent)
+	return w.Interface()
 }
 
-// Unmarshal decodes what MarshalIndent wrote into v, a pointer.
+// Unmarshal decodes what Marshal or MarshalIndent wrote into v, a pointer.
 func Unmarshal(data []byte, v any) error {
 	dst := reflect.ValueOf(v)
 	if dst.Kind() != reflect.Pointer || dst.IsNil() {
