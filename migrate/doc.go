@@ -22,11 +22,15 @@
 //   - kind "move" (a relocation): "begin" (src, dst, link text, temp name,
 //     target device and filesystem id, options), "created" (dst exists,
 //     with its device and inode, before anything is copied into it; only
-//     that directory is ever deleted at dst), then "copied" (the copy is
-//     complete and synced), "verified", "swapped" (src is now the link and
-//     temp holds the old directory), "removed" (the old tree is gone) or
-//     "keeping" (written before the old tree is renamed to the kept path
-//     it names) and "kept", "done"; or "rolled back" when the
+//     that directory is ever deleted at dst), "verifying" (opts
+//     "changed-after": the source filesystem's time, seconds.nanoseconds,
+//     after which a change to the source may have escaped the verify; the
+//     deletion of the old tree keeps what changed later), then "copied"
+//     (the copy is complete and synced), "verified", "swapped" (src is now
+//     the link and temp holds the old directory), "removed" (the old tree
+//     is gone, or all of it but what changed late), "keeping" (written
+//     before the old tree, or what is left of it, is renamed to the kept
+//     path it names) and "kept", "done"; or "rolled back" when the
 //     move was abandoned before the swap with the source untouched. In an
 //     apply's journal "op" is the relocation's index in the plan; a
 //     relocation rolled back and tried again by apply --resume gets a new

@@ -31,7 +31,7 @@ echo "tree: $accounts accounts, $(find "$tpl" | wc -l) entries, $(du -sh "$tpl" 
 
 fresh() { # a fresh store holding a copy of the template
   rm -rf "$work/v1/base" "$work/v2/Domains" "$work/v2/cp" "$work/v2/rs" "$work/v2/mv"
-  mkdir -p "$work/v1/base/Domains"
+  mkdir -p "$work/v1/base/Domains" "$work/v1/base/Settings"
   cp -a "$tpl" "$work/v1/base/Domains/"
   sync
 }

@@ -35,7 +35,7 @@ src=$work/v1/base/Domains/$(basename "$tpl")
 want=$(find "$tpl" -name '*.macnt' | wc -l)
 fresh() {
   rm -rf "$work/v1/base" "$work/v2/Domains"
-  mkdir -p "$work/v1/base/Domains"
+  mkdir -p "$work/v1/base/Domains" "$work/v1/base/Settings"
   cp -a "$tpl" "$work/v1/base/Domains/"
   sync
 }
