@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cgscale/cgscale/errs"
+	"github.com/cgscale/cgscale/layout"
 )
 
 // MoveOptions says what to relocate where, and how.
@@ -198,7 +199,7 @@ func PlanMove(ctx context.Context, opts MoveOptions) (*MovePlan, error) {
 			dest := filepath.Join(vol, r.Rel)
 			return nil, refusedf("check target", vol,
 				fmt.Sprintf("a plain rename does it: mkdir -p %s && mv %s %s && ln -s %s %s",
-					filepath.Dir(dest), r.Path, dest, dest, r.Path),
+					layout.ShellQuote(filepath.Dir(dest)), layout.ShellQuote(r.Path), layout.ShellQuote(dest), layout.ShellQuote(dest), layout.ShellQuote(r.Path)),
 				"the target is on the same filesystem as the source; moving the data is not needed")
 		}
 		// Same device through another mount (a bind mount): rename gives
@@ -399,6 +400,10 @@ type relocation struct {
 	// (its device and inode), nil if none was recorded: only a directory
 	// that still has that identity is ever deleted at Dst.
 	made *Record
+
+	// targetGone is why Dst's volume is not the journaled one (an abort
+	// with the volume unmounted): undo then leaves the target alone.
+	targetGone error
 
 	timed      string        // the phase being timed (also those not shown)
 	timedSince time.Time     // when it started
@@ -946,14 +951,17 @@ func (r *relocation) removeScratch() {
 }
 
 func (r *relocation) undo() error {
-	r.removeScratch()
-	if pfd, err := unix.Open(filepath.Dir(r.src()), dirFlags&^unix.O_NOFOLLOW, 0); err == nil {
-		var st unix.Stat_t
-		if lstatAt(pfd, r.begin.Temp, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
-			_ = unix.Unlinkat(pfd, r.begin.Temp, 0)
+	if r.targetGone != nil {
+		if r.made != nil {
+			r.res.Warnings = append(r.res.Warnings, fmt.Sprintf(
+				"the partial copy at %s is left on the target volume, which is not mounted where the journal recorded it (%s); once it is mounted there, delete that directory (device %d:%d, inode %d when it was made) by hand",
+				showPath(r.begin.Dst), causeText(r.targetGone), unix.Major(r.made.Dev), unix.Minor(r.made.Dev), r.made.Ino))
 		}
-		unix.Close(pfd)
+		r.undoSource()
+		return nil
 	}
+	r.removeScratch()
+	r.undoSource()
 	dpfd, err := unix.Open(filepath.Dir(r.begin.Dst), dirFlags&^unix.O_NOFOLLOW, 0)
 	if err == nil {
 		var there, ours bool
@@ -994,6 +1002,17 @@ func (r *relocation) undo() error {
 		_ = unix.Rmdir(r.begin.Made[i]) // only when empty
 	}
 	return nil
+}
+
+// undoSource removes the temporary link made next to the source.
+func (r *relocation) undoSource() {
+	if pfd, err := unix.Open(filepath.Dir(r.src()), dirFlags&^unix.O_NOFOLLOW, 0); err == nil {
+		var st unix.Stat_t
+		if lstatAt(pfd, r.begin.Temp, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			_ = unix.Unlinkat(pfd, r.begin.Temp, 0)
+		}
+		unix.Close(pfd)
+	}
 }
 
 // StepCreated records the copy's top directory right after it is made,

@@ -121,7 +121,7 @@ func TestC09_CrossDeviceMove(t *testing.T) {
 	needRoot(t)
 	base := newBase(t, "ext4")
 	dom := filepath.Join(base, "Domains", "example.test")
-	for _, s := range []string{"a.sub", "b.sub"} {
+	for _, s := range []string{"a.sub", "b.sub", "c.sub"} {
 		mkAcct(t, filepath.Join(dom, s), "acct0001")
 	}
 	keep := pristine(t, filepath.Join(dom, "a.sub"))
@@ -157,6 +157,23 @@ func TestC09_CrossDeviceMove(t *testing.T) {
 	assertLinked(t, filepath.Join(dom, "b.sub"), filepath.Join(bind, "Domains/example.test/b.sub"))
 	sameTree(t, keepB, filepath.Join(dom, "b.sub"))
 	assertNoTemp(t, dom)
+
+	// The offered rename is a command line that works as printed, for a
+	// target whose path a shell would otherwise split.
+	odd := filepath.Join(filepath.Dir(base), "same fs 'x'")
+	must(t, os.Mkdir(odd, 0o755))
+	keepC := pristine(t, filepath.Join(dom, "c.sub"))
+	_, err = runMove(t, filepath.Join(dom, "c.sub"), odd)
+	hint := errs.HintOf(err)
+	i := strings.Index(hint, "mkdir -p ")
+	if errs.KindOf(err) != errs.Refused || i < 0 {
+		t.Fatalf("same filesystem, odd path: got %v (hint %q), want a refusal offering a rename", err, hint)
+	}
+	if out, err := exec.Command("sh", "-c", hint[i:]).CombinedOutput(); err != nil {
+		t.Fatalf("the offered command %q: %v %s", hint[i:], err, out)
+	}
+	assertLinked(t, filepath.Join(dom, "c.sub"), filepath.Join(odd, "Domains/example.test/c.sub"))
+	sameTree(t, keepC, filepath.Join(dom, "c.sub"))
 }
 
 func randomFiles(t *testing.T, dir string, n, size int) {

@@ -117,10 +117,14 @@ func ResumeRelocation(ctx context.Context, j *Journal, recs []Record, op int, ab
 		r.res.Outcome = "rolled back"
 		return r.res, nil
 	}
-	if !abort {
-		if err := r.checkVolume(); err != nil {
+	if err := r.checkVolume(); err != nil {
+		if !abort {
 			return r.res, err
 		}
+		// Before the swap the source is the truth, so an abort can close
+		// the job without the target; what the move wrote there stays
+		// until the volume is back, and the result says where it is.
+		r.targetGone = err
 	}
 	pfd, err := unix.Open(filepath.Dir(begin.Src), dirFlags&^unix.O_NOFOLLOW, 0)
 	if err != nil {
@@ -154,7 +158,7 @@ func ResumeRelocation(ctx context.Context, j *Journal, recs []Record, op int, ab
 		fallthrough
 	case swapped:
 		if abort {
-			return r.res, errs.Errorf(errs.Refused, "abort", begin.Src, "run --resume to finish it instead",
+			return r.res, errs.Errorf(errs.Refused, "abort", begin.Src, "run `"+r.resumeCmd()+"` to finish it instead",
 				"the move got past its swap; the copy at %s is now the store's data", begin.Dst)
 		}
 		if !reached(recs, op, "move", "swapped") {
@@ -249,8 +253,12 @@ func (r *relocation) checkVolume() error {
 	if st.Dev == r.begin.Dev && (r.begin.FSID == "" || fsid == r.begin.FSID) {
 		return nil
 	}
+	typ := fsbench.TypeName(uint64(sfs.Type))
+	if id, err := fsbench.Identify(p, fsbench.IdentifyOptions{}); err == nil {
+		typ = id.Type // ext4 rather than the family its magic number names
+	}
 	return errs.Errorf(errs.Refused, "check target volume", r.begin.Dst,
 		"mount the target volume (the filesystem the journal records) at its place, then run `"+r.resumeCmd()+"` again",
 		"the journal records the copy on the filesystem with device %d:%d and id %s, but %s is now on device %d:%d with id %s (%s); the target volume is not mounted there",
-		unix.Major(r.begin.Dev), unix.Minor(r.begin.Dev), r.begin.FSID, p, unix.Major(st.Dev), unix.Minor(st.Dev), fsid, fsbench.TypeName(uint64(sfs.Type)))
+		unix.Major(r.begin.Dev), unix.Minor(r.begin.Dev), r.begin.FSID, p, unix.Major(st.Dev), unix.Minor(st.Dev), fsid, typ)
 }

@@ -401,6 +401,9 @@ func TestResumeRefusesUnmountedVolume(t *testing.T) {
 			t.Errorf("refusal %q does not say %q", err, want)
 		}
 	}
+	if strings.Contains(err.Error(), "(ext)") {
+		t.Errorf("refusal %q names a filesystem family, not its type", err)
+	}
 	if h := errs.HintOf(err); !strings.Contains(h, "mount the target volume") {
 		t.Errorf("hint %q does not say to mount the volume", h)
 	}
@@ -504,5 +507,48 @@ func TestAbortBeforeCopyLeavesOthersCopy(t *testing.T) {
 			t.Errorf("abort %v: the job is still open: %v", abort, open)
 		}
 		sameTree(t, keep, dom)
+	}
+}
+
+// --abort of a move killed after its copy began, with the target volume
+// unmounted meanwhile: the source is the truth, so the job is closed as
+// rolled back, but the result says that the partial copy is still on the
+// volume and how to know it; nothing is deleted on the filesystem now
+// holding the path.
+func TestAbortWithTargetUnmountedWarns(t *testing.T) {
+	needRoot(t)
+	base := newBase(t, "ext4")
+	dom := genDomain(t, base, 20, 6, false)
+	keep := pristine(t, dom)
+	vol := testfs.Mount(t, 16, "tmpfs")
+	cmd := helper(t, []string{"CGSCALE_MIGRATE_HELPER=move", "SRC=" + dom, "VOL=" + vol, "CGSCALE_DIE_AT=verify"}, 0)
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Fatalf("helper was not killed: %v\n%s", err, out)
+	}
+	dest := filepath.Join(vol, "Domains", filepath.Base(dom))
+	if _, err := os.Lstat(dest); err != nil {
+		t.Fatalf("killed at the verify, the move has no copy at %s: %v", dest, err)
+	}
+	if out, err := execOut("umount", vol); err != nil {
+		t.Fatalf("umount %s: %v\n%s", vol, err, out)
+	}
+	must(t, os.MkdirAll(filepath.Join(vol, "Domains"), 0o755))
+	res, err := Resume(context.Background(), base, true, MoveOptions{Jobs: 2})
+	if err != nil || res.Outcome != "rolled back" {
+		t.Fatalf("abort with the volume unmounted: %+v %v, want rolled back", res, err)
+	}
+	w := strings.Join(res.Warnings, "\n")
+	for _, want := range []string{"partial copy at " + dest, "not mounted", "inode"} {
+		if !strings.Contains(w, want) {
+			t.Errorf("the warnings %q do not say %q", w, want)
+		}
+	}
+	if st := lstat(t, dom); st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		t.Fatalf("%s is no longer a directory", dom)
+	}
+	sameTree(t, keep, dom)
+	assertNoTemp(t, filepath.Dir(dom))
+	if open, _ := Unfinished(base); len(open) != 0 {
+		t.Errorf("the job is still open: %v", open)
 	}
 }

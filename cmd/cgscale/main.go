@@ -52,8 +52,14 @@ type env struct {
 	getenv         func(string) string
 }
 
+// stopSignals stop a run the way Ctrl-C does: at a safe point, with one
+// line saying where it stood and what to run next. SIGHUP is among them
+// because a dropped ssh session sends it; unhandled, it would end the
+// process at once, between journal records.
+var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 	e := &env{
 		stdout:    os.Stdout,
 		stderr:    os.Stderr,
