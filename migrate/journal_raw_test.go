@@ -32,11 +32,7 @@ func TestResumeNonUTF8Source(t *testing.T) {
 			must(t, os.Rename(genDomain(t, base, 30, 7, false), dom))
 			keep := pristine(t, dom)
 			vol := testfs.Scratch(t, "xfs")
-			cmd := helper(t, []string{"CGSCALE_MIGRATE_HELPER=move", "SRC=" + dom, "VOL=" + vol, "CGSCALE_DIE_AT=" + c.phase}, 0)
-			out, err := cmd.CombinedOutput()
-			if err == nil || !strings.Contains(err.Error(), "killed") {
-				t.Fatalf("helper was not killed: %v\n%s", err, out)
-			}
+			killMoveAt(t, dom, vol, c.phase)
 			open, err := Unfinished(base)
 			must(t, err)
 			if len(open) != 1 {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -129,4 +130,14 @@ func helper(t *testing.T, env []string, asUser int) *exec.Cmd {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(asUser), Gid: uint32(asUser)}}
 	}
 	return cmd
+}
+
+// killMoveAt runs a move of dom to vol in a helper process that kills
+// itself with SIGKILL as phase starts, and fails the test unless it died so.
+func killMoveAt(t *testing.T, dom, vol, phase string) {
+	t.Helper()
+	cmd := helper(t, []string{"CGSCALE_MIGRATE_HELPER=move", "SRC=" + dom, "VOL=" + vol, "CGSCALE_DIE_AT=" + phase}, 0)
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Fatalf("the move was not killed at %s: %v\n%s", phase, err, out)
+	}
 }

@@ -27,11 +27,7 @@ func TestResumeAfterKill(t *testing.T) {
 			dom := genDomain(t, base, 60, 3, false)
 			keep := pristine(t, dom)
 			vol := testfs.Scratch(t, "xfs")
-			cmd := helper(t, []string{"CGSCALE_MIGRATE_HELPER=move", "SRC=" + dom, "VOL=" + vol, "CGSCALE_DIE_AT=" + phase}, 0)
-			out, err := cmd.CombinedOutput()
-			if err == nil || !strings.Contains(err.Error(), "killed") {
-				t.Fatalf("helper was not killed: %v\n%s", err, out)
-			}
+			killMoveAt(t, dom, vol, phase)
 			open, err := Unfinished(base)
 			must(t, err)
 			if len(open) != 1 {
@@ -374,19 +370,23 @@ func TestD19_JournalsArePruned(t *testing.T) {
 	}
 }
 
-// A move killed in its copy is not resumed onto another filesystem: with
-// the target volume unmounted (a reboot) and its path present on the
+// A move killed before its swap is not resumed onto another filesystem:
+// with the target volume unmounted (a reboot) and its path present on the
 // root filesystem, resume refuses, names both filesystems and says to
-// mount the volume; the source stays a directory, unchanged.
+// mount the volume; the source stays a directory, unchanged. --abort then
+// works without the target: the job is closed as rolled back, and the
+// result says that the partial copy is still on the volume and how to
+// know it; nothing is deleted on the filesystem now holding the path.
 func TestResumeRefusesUnmountedVolume(t *testing.T) {
 	needRoot(t)
 	base := newBase(t, "ext4")
 	dom := genDomain(t, base, 20, 6, false)
 	keep := pristine(t, dom)
 	vol := testfs.Mount(t, 16, "tmpfs")
-	cmd := helper(t, []string{"CGSCALE_MIGRATE_HELPER=move", "SRC=" + dom, "VOL=" + vol, "CGSCALE_DIE_AT=copy"}, 0)
-	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(err.Error(), "killed") {
-		t.Fatalf("helper was not killed: %v\n%s", err, out)
+	killMoveAt(t, dom, vol, "verify")
+	dest := filepath.Join(vol, "Domains", filepath.Base(dom))
+	if _, err := os.Lstat(dest); err != nil {
+		t.Fatalf("killed at the verify, the move has no copy at %s: %v", dest, err)
 	}
 	if out, err := execOut("umount", vol); err != nil {
 		t.Fatalf("umount %s: %v\n%s", vol, err, out)
@@ -415,7 +415,26 @@ func TestResumeRefusesUnmountedVolume(t *testing.T) {
 		t.Errorf("resume wrote onto the root filesystem: %v", ents)
 	}
 	if open, _ := Unfinished(base); len(open) != 1 {
-		t.Errorf("the journal should stay unfinished for a later resume: %v", open)
+		t.Fatalf("the journal should stay unfinished for a later resume: %v", open)
+	}
+
+	res, err = Resume(context.Background(), base, true, MoveOptions{Jobs: 2})
+	if err != nil || res.Outcome != "rolled back" {
+		t.Fatalf("abort with the volume unmounted: %+v %v, want rolled back", res, err)
+	}
+	w := strings.Join(res.Warnings, "\n")
+	for _, want := range []string{"partial copy at " + dest, "not mounted", "inode"} {
+		if !strings.Contains(w, want) {
+			t.Errorf("the warnings %q do not say %q", w, want)
+		}
+	}
+	if ents := entries(t, filepath.Join(vol, "Domains")); len(ents) != 0 {
+		t.Errorf("abort wrote onto the root filesystem: %v", ents)
+	}
+	sameTree(t, keep, dom)
+	assertNoTemp(t, filepath.Dir(dom))
+	if open, _ := Unfinished(base); len(open) != 0 {
+		t.Errorf("the job is still open: %v", open)
 	}
 }
 
@@ -430,10 +449,7 @@ func TestResumeKeepsForeignDest(t *testing.T) {
 			dom := genDomain(t, base, 20, 9, false)
 			keep := pristine(t, dom)
 			vol := testfs.Scratch(t, "tmpfs")
-			cmd := helper(t, []string{"CGSCALE_MIGRATE_HELPER=move", "SRC=" + dom, "VOL=" + vol, "CGSCALE_DIE_AT=verify"}, 0)
-			if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(err.Error(), "killed") {
-				t.Fatalf("helper was not killed: %v\n%s", err, out)
-			}
+			killMoveAt(t, dom, vol, "verify")
 			dest := filepath.Join(vol, "Domains", filepath.Base(dom))
 			// Someone replaces the partial copy with a directory of their own.
 			must(t, os.RemoveAll(dest))
@@ -472,10 +488,7 @@ func TestAbortBeforeCopyLeavesOthersCopy(t *testing.T) {
 		dom := genDomain(t, base, 20, 9, false)
 		keep := pristine(t, dom)
 		vol := testfs.Scratch(t, "tmpfs")
-		cmd := helper(t, []string{"CGSCALE_MIGRATE_HELPER=move", "SRC=" + dom, "VOL=" + vol, "CGSCALE_DIE_AT=copy"}, 0)
-		if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(err.Error(), "killed") {
-			t.Fatalf("helper was not killed: %v\n%s", err, out)
-		}
+		killMoveAt(t, dom, vol, "copy")
 		dest := filepath.Join(vol, "Domains", filepath.Base(dom))
 		if _, err := os.Lstat(dest); !os.IsNotExist(err) {
 			t.Fatalf("killed as the copy began, the move already made %s (%v)", dest, err)
@@ -507,48 +520,5 @@ func TestAbortBeforeCopyLeavesOthersCopy(t *testing.T) {
 			t.Errorf("abort %v: the job is still open: %v", abort, open)
 		}
 		sameTree(t, keep, dom)
-	}
-}
-
-// --abort of a move killed after its copy began, with the target volume
-// unmounted meanwhile: the source is the truth, so the job is closed as
-// rolled back, but the result says that the partial copy is still on the
-// volume and how to know it; nothing is deleted on the filesystem now
-// holding the path.
-func TestAbortWithTargetUnmountedWarns(t *testing.T) {
-	needRoot(t)
-	base := newBase(t, "ext4")
-	dom := genDomain(t, base, 20, 6, false)
-	keep := pristine(t, dom)
-	vol := testfs.Mount(t, 16, "tmpfs")
-	cmd := helper(t, []string{"CGSCALE_MIGRATE_HELPER=move", "SRC=" + dom, "VOL=" + vol, "CGSCALE_DIE_AT=verify"}, 0)
-	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(err.Error(), "killed") {
-		t.Fatalf("helper was not killed: %v\n%s", err, out)
-	}
-	dest := filepath.Join(vol, "Domains", filepath.Base(dom))
-	if _, err := os.Lstat(dest); err != nil {
-		t.Fatalf("killed at the verify, the move has no copy at %s: %v", dest, err)
-	}
-	if out, err := execOut("umount", vol); err != nil {
-		t.Fatalf("umount %s: %v\n%s", vol, err, out)
-	}
-	must(t, os.MkdirAll(filepath.Join(vol, "Domains"), 0o755))
-	res, err := Resume(context.Background(), base, true, MoveOptions{Jobs: 2})
-	if err != nil || res.Outcome != "rolled back" {
-		t.Fatalf("abort with the volume unmounted: %+v %v, want rolled back", res, err)
-	}
-	w := strings.Join(res.Warnings, "\n")
-	for _, want := range []string{"partial copy at " + dest, "not mounted", "inode"} {
-		if !strings.Contains(w, want) {
-			t.Errorf("the warnings %q do not say %q", w, want)
-		}
-	}
-	if st := lstat(t, dom); st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		t.Fatalf("%s is no longer a directory", dom)
-	}
-	sameTree(t, keep, dom)
-	assertNoTemp(t, filepath.Dir(dom))
-	if open, _ := Unfinished(base); len(open) != 0 {
-		t.Errorf("the job is still open: %v", open)
 	}
 }
