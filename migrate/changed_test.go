@@ -1,10 +1,12 @@
 package migrate
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cgscale/cgscale/errs"
 	"github.com/cgscale/cgscale/internal/testfs"
@@ -69,6 +71,74 @@ func TestChangeAfterVerifyIsKept(t *testing.T) {
 		}
 		if open, _ := Unfinished(base); len(open) != 0 {
 			t.Errorf("meta %v: the job is left open: %v", meta, open)
+		}
+	}
+}
+
+// A move killed after its swap is finished by resume, which deletes the
+// old tree but keeps what reached it after the verify: a message renamed
+// in (its modification time older than the verify, as a rename-delivery
+// or an IMAP APPEND with a date leaves it) and a new hard link to an old
+// file. When the interrupted run had begun deleting (its "removing"
+// record) and so changed the status of the files whose other names it
+// unlinked, such a file is still deleted when the copy holds it
+// identical, and kept otherwise.
+func TestResumedRemovalKeepsLateNames(t *testing.T) {
+	needRoot(t)
+	for _, removing := range []bool{false, true} {
+		base := newBase(t, "ext4")
+		dom := genDomain(t, base, 40, 7, false)
+		acct := firstExtras(t, dom)
+		rel, err := filepath.Rel(dom, acct)
+		must(t, err)
+		must(t, os.WriteFile(filepath.Join(acct, "h1.msg"), []byte("a pair"), 0o600))
+		must(t, os.Link(filepath.Join(acct, "h1.msg"), filepath.Join(acct, "h2.msg")))
+		must(t, os.WriteFile(filepath.Join(acct, "m.msg"), []byte("old"), 0o600))
+		vol := testfs.Scratch(t, "xfs")
+		killMoveAt(t, dom, vol, "remove")
+		olds, err := filepath.Glob(filepath.Join(filepath.Dir(dom), ".cgscale-*"))
+		must(t, err)
+		if len(olds) != 1 {
+			t.Fatalf("killed after the swap: old trees %v, want one", olds)
+		}
+		oldAcct := filepath.Join(olds[0], rel)
+		outside := filepath.Join(base, "late.tmp")
+		must(t, os.WriteFile(outside, []byte("late"), 0o600))
+		old := time.Unix(1500000000, 0)
+		must(t, os.Chtimes(outside, old, old))
+		must(t, os.Rename(outside, filepath.Join(oldAcct, "late.msg")))
+		must(t, os.Link(filepath.Join(oldAcct, "m.msg"), filepath.Join(oldAcct, "m-link.msg")))
+		if removing {
+			// as the interrupted run would have: one name of the pair gone
+			must(t, os.Remove(filepath.Join(oldAcct, "h1.msg")))
+			open, err := Unfinished(base)
+			must(t, err)
+			j, _, err := OpenJournal(open[0])
+			must(t, err)
+			must(t, j.Append(Record{Op: 0, Kind: "move", Step: StepRemoving}))
+			must(t, j.Close())
+		}
+		res, err := Resume(context.Background(), base, false, MoveOptions{Jobs: 2})
+		if errs.KindOf(err) != errs.Attention || res == nil || res.Changed == nil || res.Kept == "" {
+			t.Fatalf("removing %v: resume: %+v %v, want attention with kept changes", removing, res, err)
+		}
+		paths := strings.Join(res.Changed.Paths, "\n")
+		for _, want := range []string{filepath.Join(rel, "late.msg"), filepath.Join(rel, "m-link.msg")} {
+			if !strings.Contains(paths, want) {
+				t.Errorf("removing %v: changed paths %q lack %s", removing, paths, want)
+			}
+		}
+		if b, err := os.ReadFile(filepath.Join(res.Kept, rel, "late.msg")); err != nil || string(b) != "late" {
+			t.Errorf("removing %v: the late message is not kept: %q %v", removing, b, err)
+		}
+		if _, err := os.Lstat(filepath.Join(res.Kept, rel, "h2.msg")); !os.IsNotExist(err) {
+			t.Errorf("removing %v: h2.msg, unchanged and in the copy, was kept (%v)", removing, err)
+		}
+		if b, err := os.ReadFile(filepath.Join(dom, rel, "h2.msg")); err != nil || string(b) != "a pair" {
+			t.Errorf("removing %v: the copy lacks h2.msg: %q %v", removing, b, err)
+		}
+		if open, _ := Unfinished(base); len(open) != 0 {
+			t.Errorf("removing %v: the job is left open: %v", removing, open)
 		}
 	}
 }

@@ -27,7 +27,9 @@
 //     after which a change to the source may have escaped the verify; the
 //     deletion of the old tree keeps what changed later), then "copied"
 //     (the copy is complete and synced), "verified", "swapped" (src is now
-//     the link and temp holds the old directory), "removed" (the old tree
+//     the link and temp holds the old directory), "removing" (the
+//     deletion of the old tree begins: a resumed one knows that part of
+//     the tree may be gone), "removed" (the old tree
 //     is gone, or all of it but what changed late), "keeping" (written
 //     before the old tree, or what is left of it, is renamed to the kept
 //     path it names) and "kept", "done"; or "rolled back" when the

@@ -401,6 +401,10 @@ type relocation struct {
 	// that still has that identity is ever deleted at Dst.
 	made *Record
 
+	// removing: an earlier run began deleting the old tree (its
+	// "removing" record), so part of it may be gone
+	removing bool
+
 	// targetGone is why Dst's volume is not the journaled one (an abort
 	// with the volume unmounted): undo then leaves the target alone.
 	targetGone error
@@ -805,9 +809,19 @@ func (r *relocation) finish(ctx context.Context, pfd int) error {
 	} else {
 		r.enter("remove")
 		oldPath := filepath.Join(filepath.Dir(r.src()), old)
+		if err := r.step(StepRemoving, ""); err != nil {
+			return err
+		}
 		// r.since is zero for a journal written by an older cgscale,
 		// without the fence: everything is deleted, as it did.
-		ch, err := removeUnchanged(ctx, pfd, old, oldPath, r.opts.Jobs, r.opts.Counters, r.since, r.res.Resumed)
+		k := keepChanged{since: r.since, again: r.removing, copyFd: -1}
+		if k.again {
+			k.copyFd = r.openCopy()
+		}
+		if k.copyFd >= 0 {
+			defer unix.Close(k.copyFd)
+		}
+		ch, err := removeUnchanged(ctx, pfd, old, oldPath, r.opts.Jobs, r.opts.Counters, k)
 		if err != nil {
 			if isCancel(ctx, err) {
 				r.res.Outcome = "interrupted"
@@ -1002,6 +1016,27 @@ func (r *relocation) undo() error {
 		_ = unix.Rmdir(r.begin.Made[i]) // only when empty
 	}
 	return nil
+}
+
+// StepRemoving is journaled before the old tree's deletion begins.
+const StepRemoving = "removing"
+
+// openCopy opens the copy's top directory, Dst, if it is still the
+// directory this move created; -1 otherwise.
+func (r *relocation) openCopy() int {
+	if r.made == nil {
+		return -1
+	}
+	fd, err := unix.Open(r.begin.Dst, dirFlags, 0)
+	if err != nil {
+		return -1
+	}
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || uint64(st.Dev) != r.made.Dev || st.Ino != r.made.Ino {
+		unix.Close(fd)
+		return -1
+	}
+	return fd
 }
 
 // undoSource removes the temporary link made next to the source.

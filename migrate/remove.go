@@ -19,8 +19,19 @@ import (
 // an error and the mount stays. Entries that vanish meanwhile are fine.
 // Subdirectories are removed by up to jobs goroutines.
 func removeTree(ctx context.Context, parentFd int, name, path string, jobs int, counters *Counters) error {
-	_, err := removeUnchanged(ctx, parentFd, name, path, jobs, counters, time.Time{}, false)
+	_, err := removeUnchanged(ctx, parentFd, name, path, jobs, counters, keepChanged{copyFd: -1})
 	return err
+}
+
+// keepChanged says what removeUnchanged keeps.
+type keepChanged struct {
+	since time.Time // keep what changed after this; zero: keep nothing
+	// again: an earlier run may have deleted part of the tree
+	again bool
+	// copyFd is the top directory of a copy of the tree (-1: none); with
+	// again, a file that may only seem changed is deleted if the copy
+	// holds it, identical
+	copyFd int
 }
 
 // Changed are the entries a removal kept because they changed after the
@@ -39,12 +50,14 @@ type Changed struct {
 // source after its copy began, and so may be missing from the copy, is
 // kept.
 //
-// again says that an earlier run may have deleted part of the tree: its
-// own deletions then changed the directories and the link counts of what
-// is left, so only modification times of non-directories are compared.
-// Within one run, a file whose other name it deleted is likewise judged
-// by its modification time (the unlink changed its change time).
-func removeUnchanged(ctx context.Context, parentFd int, name, path string, jobs int, counters *Counters, since time.Time, again bool) (*Changed, error) {
+// Within one run, a file whose other name it deleted is judged by its
+// modification time (the unlink changed its change time). With k.again,
+// an earlier run may have deleted part of the tree: its deletions changed
+// the directories, which are then not judged, and the change time of the
+// files whose other names it deleted. Such a file is deleted only if the
+// copy at k.copyFd holds it at the same path with the same attributes and
+// contents; anything else whose change time is later is kept.
+func removeUnchanged(ctx context.Context, parentFd int, name, path string, jobs int, counters *Counters, k keepChanged) (*Changed, error) {
 	if jobs < 1 {
 		jobs = 1
 	}
@@ -65,9 +78,10 @@ func removeUnchanged(ctx context.Context, parentFd int, name, path string, jobs 
 		return &Changed{}, nil
 	}
 	r := &remover{ctx: ctx, root: path, dev: st.Dev, sem: make(chan struct{}, jobs-1), counters: counters}
-	if !since.IsZero() {
-		r.since = unix.NsecToTimespec(since.UnixNano())
-		r.keeping, r.again = true, again
+	r.copyFd = -1
+	if !k.since.IsZero() {
+		r.since = unix.NsecToTimespec(k.since.UnixNano())
+		r.keeping, r.again, r.copyFd = true, k.again, k.copyFd
 		r.unlinked = map[uint64]bool{}
 	}
 	var top atomic.Bool
@@ -91,22 +105,63 @@ type remover struct {
 	keeping  bool // keep what changed after since
 	again    bool // an earlier run deleted part of the tree
 	since    unix.Timespec
+	copyFd   int // with again: the copy's top directory, or -1
 	mu       sync.Mutex
 	changed  Changed         // under mu
 	unlinked map[uint64]bool // under mu: files with another name, one of which this run deleted
 }
 
-// fileChanged says whether the non-directory st changed after r.since.
-func (r *remover) fileChanged(st *unix.Stat_t) bool {
+// fileChanged says whether the non-directory st, the entry name in the
+// directory fd and rel in the tree, changed after r.since.
+func (r *remover) fileChanged(fd int, name, rel string, st *unix.Stat_t) bool {
 	if r.after(st.Mtim) {
 		return true
 	}
-	if r.again || !r.after(st.Ctim) {
+	if !r.after(st.Ctim) {
 		return false
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	return !r.unlinked[st.Ino]
+	mine := r.unlinked[st.Ino]
+	r.mu.Unlock()
+	if mine {
+		return false
+	}
+	// A later change time alone: a new name (a message renamed or linked
+	// in), new attributes, or an earlier run's unlink of another name of
+	// the same file. Only the last may go, and only what the copy holds.
+	return !r.again || !r.inCopy(fd, name, rel, st)
+}
+
+// inCopy says whether the copy holds the regular file st (name in the
+// directory fd, rel in the tree) at rel, with the same type, mode,
+// owner, size, modification time and contents. Any doubt says no.
+func (r *remover) inCopy(fd int, name, rel string, st *unix.Stat_t) bool {
+	if r.copyFd < 0 || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return false
+	}
+	cfd, err := unix.Openat2(r.copyFd, rel, &unix.OpenHow{Flags: uint64(fileFlags | unix.O_NONBLOCK),
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_XDEV | unix.RESOLVE_NO_MAGICLINKS})
+	if err != nil {
+		return false
+	}
+	defer unix.Close(cfd)
+	sfd, err := unix.Openat(fd, name, fileFlags|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(sfd)
+	var a, b unix.Stat_t
+	if unix.Fstat(sfd, &a) != nil || unix.Fstat(cfd, &b) != nil || a.Ino != st.Ino ||
+		a.Mode != b.Mode || a.Uid != b.Uid || a.Gid != b.Gid || a.Size != b.Size || a.Mtim != b.Mtim {
+		return false
+	}
+	buf := make([]byte, 1<<20)
+	x, _, err := sumFd(sfd, a.Size, false, buf)
+	if err != nil {
+		return false
+	}
+	y, _, err := sumFd(cfd, b.Size, false, buf)
+	return err == nil && x == y
 }
 
 // unlinking notes, before it is unlinked, a file that has other names.
@@ -225,7 +280,7 @@ func (r *remover) dir(parentFd int, name, rel string, kept *atomic.Bool) {
 				spread(r.sem, &wg, func() { r.dir(fd, n, child, &here) })
 				continue
 			}
-			if r.fileChanged(&est) {
+			if r.fileChanged(fd, n, child, &est) {
 				r.keep(child)
 				here.Store(true)
 				continue

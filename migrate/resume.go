@@ -101,6 +101,9 @@ func ResumeRelocation(ctx context.Context, j *Journal, recs []Record, op int, ab
 		if recs[i].Op == op && recs[i].Kind == "move" && recs[i].Step == StepCreated {
 			r.made = &recs[i]
 		}
+		if recs[i].Op == op && recs[i].Kind == "move" && recs[i].Step == StepRemoving {
+			r.removing = true
+		}
 		if recs[i].Op == op && recs[i].Kind == "move" && recs[i].Step == StepVerifying {
 			var sec, nsec int64
 			if _, err := fmt.Sscanf(recs[i].Opts["changed-after"], "%d.%d", &sec, &nsec); err == nil {
