@@ -118,6 +118,40 @@ func TestD1_RelativeLinksLeavingTheTree(t *testing.T) {
 	}
 }
 
+// A relative link is resolved by the kernel from the directory it really
+// is in: with the store's Domains/ a link to a directory elsewhere, "../.."
+// from the domain leads beside that directory, not to the store's base.
+// The rewritten link keeps leading to the file the source's led to, and
+// the verify checks that it does.
+func TestRewrittenLinkUnderLinkedParent(t *testing.T) {
+	needRoot(t)
+	base := newBase(t, "ext4")
+	elsewhere := filepath.Join(filepath.Dir(base), "elsewhere", "deep")
+	must(t, os.MkdirAll(filepath.Join(elsewhere, "Queue"), 0o755))
+	must(t, os.WriteFile(filepath.Join(elsewhere, "Queue", "marker"), []byte("elsewhere"), 0o644))
+	must(t, os.MkdirAll(filepath.Join(base, "Queue"), 0o755))
+	must(t, os.WriteFile(filepath.Join(base, "Queue", "marker"), []byte("store"), 0o644))
+	must(t, os.Rename(filepath.Join(base, "Domains"), filepath.Join(elsewhere, "Domains")))
+	must(t, os.Symlink(filepath.Join(elsewhere, "Domains"), filepath.Join(base, "Domains")))
+	dom := filepath.Join(base, "Domains", "example.test")
+	mkAcct(t, dom, "acct0001")
+	must(t, os.Symlink("../../Queue/marker", filepath.Join(dom, "qm")))
+	if b, err := os.ReadFile(filepath.Join(dom, "qm")); err != nil || string(b) != "elsewhere" {
+		t.Fatalf("the test's link reads %q %v, want the marker beside Domains/", b, err)
+	}
+	vol := testfs.Scratch(t, "xfs")
+	res, err := runMove(t, dom, vol, func(o *MoveOptions) { o.RewriteRelativeLinks = true })
+	if err != nil || res.Outcome != "moved" {
+		t.Fatalf("move with the rewrite: %+v %v", res, err)
+	}
+	if got, want := readlink(t, filepath.Join(dom, "qm")), filepath.Join(elsewhere, "Queue", "marker"); got != want {
+		t.Errorf("qm -> %q, want %q", got, want)
+	}
+	if b, err := os.ReadFile(filepath.Join(dom, "qm")); err != nil || string(b) != "elsewhere" {
+		t.Errorf("after the move qm reads %q %v, want what it read before", b, err)
+	}
+}
+
 // D1 for apply: a relocation in a plan runs the same engine, so a link
 // added after planning is refused at apply time with the store unchanged,
 // and the rewrite (ApplyOptions.Move) carries the relocation through.

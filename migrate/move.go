@@ -438,7 +438,7 @@ func (r *relocation) linkText() func(rel, text string) (string, bool) {
 	if r.begin.Opts[optRewriteLinks] != "true" {
 		return nil
 	}
-	root := r.src()
+	root := physicalPath(r.src())
 	return func(rel, text string) (string, bool) { return outsideTarget(root, rel, text) }
 }
 

@@ -173,6 +173,9 @@ const maxOutsideLinks = 20
 // its names, as the kernel does when no component on the way is itself a
 // link: "../x" from the tree's top is outside, "a/../b" is inside, and
 // "../NAME/x", where NAME is the tree's own name, comes back inside.
+//
+// root must be the tree's physical path (see physicalPath): the kernel
+// resolves a link's ".." from the directory the link is really in.
 func outsideTarget(root, rel, text string) (string, bool) {
 	if text == "" || filepath.IsAbs(text) {
 		return "", false
@@ -184,6 +187,16 @@ func outsideTarget(root, rel, text string) (string, bool) {
 	return t, true
 }
 
+// physicalPath is p with the symbolic links among its parents resolved
+// (p itself, the directory a move takes, is not one); p where that fails.
+func physicalPath(p string) string {
+	dir, err := filepath.EvalSymlinks(filepath.Dir(p))
+	if err != nil {
+		return p
+	}
+	return filepath.Join(dir, filepath.Base(p))
+}
+
 // scanTree totals parentFd/name, whose full path is root. Any entry that
 // cannot be read refuses the move: a tree that cannot be read completely
 // cannot be verified. Subdirectories are scanned by up to jobs goroutines.
@@ -193,7 +206,7 @@ func scanTree(ctx context.Context, parentFd int, name, root string, jobs int) (T
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sc := &scanner{ctx: ctx, firstErr: firstErr{cancel: cancel}, root: root,
+	sc := &scanner{ctx: ctx, firstErr: firstErr{cancel: cancel}, root: root, real: physicalPath(root),
 		seen: map[fileKey]*linked{}, walkers: make(chan struct{}, jobs-1), srcBlock: 512}
 	var wg sync.WaitGroup
 	sc.visit(parentFd, name, ".", &wg)
@@ -218,6 +231,7 @@ type scanner struct {
 	ctx context.Context
 	firstErr
 	root    string
+	real    string        // root's physical path, to resolve links against
 	walkers chan struct{} // a token for each goroutine besides the first
 
 	mu      sync.Mutex // guards the fields below
@@ -303,7 +317,7 @@ func (sc *scanner) count(st *unix.Stat_t, rel, text string) bool {
 	case unix.S_IFLNK:
 		t.Symlinks++
 		t.need.addLink(st.Size, st.Blocks*512)
-		if target, ok := outsideTarget(sc.root, rel, text); ok {
+		if target, ok := outsideTarget(sc.real, rel, text); ok {
 			t.OutsideLinks++
 			if len(t.OutsideLinkList) < maxOutsideLinks {
 				t.OutsideLinkList = append(t.OutsideLinkList, OutsideLink{Path: under(sc.root, rel), Text: text, Target: showPath(target)})

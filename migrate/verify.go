@@ -226,6 +226,9 @@ func (v *verifier) entry(srcDir, dstDir int, srcName, dstName, rel string, wg *s
 		if v.opts.linkText != nil {
 			if to, ok := v.opts.linkText(rel, st); ok {
 				want = to
+				if !sameTarget(srcDir, srcName, to) {
+					v.differ(rel, "the new link text %q leads to another file than the source's %q", to, st)
+				}
 			}
 		}
 		if want != dt {
@@ -520,4 +523,16 @@ func timeGrain(dirfd int, name string) int64 {
 		}
 	}
 	return 1
+}
+
+// sameTarget says whether the link name in dir and the path to lead to
+// the same file, or fail alike (a dangling link stays dangling).
+func sameTarget(dir int, name, to string) bool {
+	var a, b unix.Stat_t
+	ea := unix.Fstatat(dir, name, &a, 0)
+	eb := unix.Stat(to, &b)
+	if ea != nil || eb != nil {
+		return ea == eb
+	}
+	return a.Dev == b.Dev && a.Ino == b.Ino
 }
