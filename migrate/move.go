@@ -209,7 +209,7 @@ func PlanMove(ctx context.Context, opts MoveOptions) (*MovePlan, error) {
 		Relative: opts.Relative, Target: ti, uid: int(sst.Uid), gid: int(sst.Gid)}
 	var dst unix.Stat_t
 	if err := unix.Lstat(p.Dest, &dst); err == nil {
-		return nil, refusedf("check target", p.Dest, "remove it (an old copy?) or choose another volume directory", "already exists")
+		return nil, refusedf("check target", p.Dest, "look at it before removing anything (an old copy, or another store's domain moved there?), or choose another volume directory", "already exists")
 	} else if !errors.Is(err, unix.ENOENT) {
 		return nil, errs.New(errs.Failed, "stat", p.Dest, err, "")
 	}
@@ -982,13 +982,12 @@ func (r *relocation) undo() error {
 		there, ours, err = r.copyThere(dpfd)
 		switch {
 		case err != nil || !there:
-		case !ours && r.made == nil:
-			// This move never made its copy (another move's copy got
-			// there first): nothing of it is there to undo.
+		case !ours:
+			// Not the directory this move made (another move's copy got
+			// there first, or someone replaced this one's): nothing of
+			// this move is there to undo, and nothing else is deleted.
 			r.res.Warnings = append(r.res.Warnings, r.begin.Dst+" was not made by this move and is left as it is")
 		default:
-			// Not this move's copy although it made one: refused, for
-			// a look at what happened (removeCopy says so).
 			err = r.removeCopy(context.Background(), dpfd)
 		}
 		if err == nil {
@@ -1064,7 +1063,7 @@ func (r *relocation) removeCopy(ctx context.Context, dpfd int) error {
 	}
 	if !ours {
 		return errs.Errorf(errs.Refused, "copy to", r.begin.Dst,
-			"cgscale leaves it alone: it may be a domain another store moved here (a link there points at it) or an old copy; look before removing anything, then run the command again, or `"+r.abortCmd()+"` to drop this move",
+			"cgscale leaves it alone and rolls this move back: it may be a domain another store moved here (a link there points at it) or an old copy; look before removing anything, then move again",
 			"already exists, and this move did not create it (the journal records no such directory, or another device and inode)")
 	}
 	return removeTree(ctx, dpfd, filepath.Base(r.begin.Dst), r.begin.Dst, r.opts.Jobs, nil)

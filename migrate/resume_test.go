@@ -439,86 +439,61 @@ func TestResumeRefusesUnmountedVolume(t *testing.T) {
 }
 
 // Resume and abort delete at the copy's path only the directory the move
-// created (its device and inode are journaled): a directory put there in
-// its place is refused by name and kept, and the source stays.
+// created (its device and inode are journaled). A move killed before it
+// made its copy, whose target path another move (of the same domain name
+// from another store) took meanwhile, or killed after, whose partial copy
+// someone replaced with a directory of their own: --resume refuses to copy
+// there, without deleting it and without advising to, and rolls the move
+// back; --abort rolls it back too. Either way the result says the
+// directory was left alone, the job is closed and the source untouched.
 func TestResumeKeepsForeignDest(t *testing.T) {
 	needRoot(t)
-	for _, abort := range []bool{false, true} {
-		t.Run(map[bool]string{false: "resume", true: "abort"}[abort], func(t *testing.T) {
+	for _, phase := range []string{"copy", "verify"} {
+		for _, abort := range []bool{false, true} {
 			base := newBase(t, "ext4")
 			dom := genDomain(t, base, 20, 9, false)
 			keep := pristine(t, dom)
 			vol := testfs.Scratch(t, "tmpfs")
-			killMoveAt(t, dom, vol, "verify")
+			killMoveAt(t, dom, vol, phase)
 			dest := filepath.Join(vol, "Domains", filepath.Base(dom))
-			// Someone replaces the partial copy with a directory of their own.
-			must(t, os.RemoveAll(dest))
-			must(t, os.Mkdir(dest, 0o755))
-			mine := filepath.Join(dest, "precious")
-			must(t, os.WriteFile(mine, []byte("keep me"), 0o644))
-			res, err := Resume(context.Background(), base, abort, MoveOptions{Jobs: 2})
-			if errs.KindOf(err) != errs.Refused || !strings.Contains(err.Error(), dest) {
-				t.Fatalf("resume (abort %v) over a foreign directory: %+v %v, want refused naming %s", abort, res, err, dest)
+			_, err := os.Lstat(dest)
+			if phase == "copy" && !os.IsNotExist(err) {
+				t.Fatalf("killed as the copy began, the move already made %s (%v)", dest, err)
 			}
-			if b, err := os.ReadFile(mine); err != nil || string(b) != "keep me" {
-				t.Fatalf("the directory at %s was deleted: %v", dest, err)
+			if phase == "verify" && err != nil {
+				t.Fatalf("killed at the verify, the move has no copy at %s: %v", dest, err)
+			}
+			must(t, os.RemoveAll(dest))
+			must(t, os.MkdirAll(dest, 0o755))
+			theirs := filepath.Join(dest, "precious")
+			must(t, os.WriteFile(theirs, []byte("another store's mail"), 0o644))
+
+			res, err := Resume(context.Background(), base, abort, MoveOptions{Jobs: 2})
+			if abort {
+				if err != nil || res.Outcome != "rolled back" {
+					t.Fatalf("%s, abort: %+v %v, want rolled back", phase, res, err)
+				}
+			} else {
+				if errs.KindOf(err) != errs.Refused || !strings.Contains(err.Error(), dest) || !strings.Contains(err.Error(), "did not create it") {
+					t.Fatalf("%s: resume over another move's copy: %v, want refused naming %s", phase, err, dest)
+				}
+				if h := errs.HintOf(err); !strings.Contains(h, "look before removing anything") || strings.Contains(h, "--abort") {
+					t.Errorf("%s: the hint %q should warn before any removal, and offer no abort of a closed job", phase, h)
+				}
+			}
+			if res == nil || res.Outcome != "rolled back" || !strings.Contains(strings.Join(res.Warnings, "\n"), dest+" was not made by this move") {
+				t.Errorf("%s, abort %v: the result does not say it left %s alone: %+v", phase, abort, dest, res)
+			}
+			if b, err := os.ReadFile(theirs); err != nil || string(b) != "another store's mail" {
+				t.Fatalf("%s: the other copy at %s was touched: %q %v", phase, dest, b, err)
+			}
+			if open, _ := Unfinished(base); len(open) != 0 {
+				t.Errorf("%s, abort %v: the job is still open: %v", phase, abort, open)
 			}
 			if st := lstat(t, dom); st.Mode&unix.S_IFMT != unix.S_IFDIR {
 				t.Fatalf("%s is no longer a directory", dom)
 			}
 			sameTree(t, keep, dom)
-			// Once it is out of the way, the same command finishes.
-			must(t, os.RemoveAll(dest))
-			if _, err := Resume(context.Background(), base, abort, MoveOptions{Jobs: 2}); err != nil {
-				t.Fatalf("second resume (abort %v): %v", abort, err)
-			}
-		})
-	}
-}
-
-// A move killed before it made its copy, whose target path another move
-// (of the same domain name from another store) took meanwhile: --resume
-// refuses to copy there, without deleting it and without advising to, and
-// rolls the move back; --abort rolls it back too, saying it left that
-// directory alone. Either way the job is closed and the source untouched.
-func TestAbortBeforeCopyLeavesOthersCopy(t *testing.T) {
-	needRoot(t)
-	for _, abort := range []bool{false, true} {
-		base := newBase(t, "ext4")
-		dom := genDomain(t, base, 20, 9, false)
-		keep := pristine(t, dom)
-		vol := testfs.Scratch(t, "tmpfs")
-		killMoveAt(t, dom, vol, "copy")
-		dest := filepath.Join(vol, "Domains", filepath.Base(dom))
-		if _, err := os.Lstat(dest); !os.IsNotExist(err) {
-			t.Fatalf("killed as the copy began, the move already made %s (%v)", dest, err)
 		}
-		must(t, os.MkdirAll(dest, 0o755))
-		theirs := filepath.Join(dest, "precious")
-		must(t, os.WriteFile(theirs, []byte("another store's mail"), 0o644))
-
-		res, err := Resume(context.Background(), base, abort, MoveOptions{Jobs: 2})
-		if abort {
-			if err != nil || res.Outcome != "rolled back" {
-				t.Fatalf("abort: %+v %v, want rolled back", res, err)
-			}
-		} else {
-			if errs.KindOf(err) != errs.Refused || !strings.Contains(err.Error(), dest) || !strings.Contains(err.Error(), "did not create it") {
-				t.Fatalf("resume over another move's copy: %v, want refused naming %s", err, dest)
-			}
-			if h := errs.HintOf(err); !strings.Contains(h, "look before removing anything") {
-				t.Errorf("the hint %q should warn before any removal", h)
-			}
-		}
-		if res == nil || res.Outcome != "rolled back" || !strings.Contains(strings.Join(res.Warnings, "\n"), dest+" was not made by this move") {
-			t.Errorf("abort %v: the result does not say it left %s alone: %+v", abort, dest, res)
-		}
-		if b, err := os.ReadFile(theirs); err != nil || string(b) != "another store's mail" {
-			t.Fatalf("the other copy at %s was touched: %q %v", dest, b, err)
-		}
-		if open, _ := Unfinished(base); len(open) != 0 {
-			t.Errorf("abort %v: the job is still open: %v", abort, open)
-		}
-		sameTree(t, keep, dom)
 	}
 }

@@ -180,10 +180,13 @@ Examples:
 		opts.Src, opts.VolumeDir = fs.Arg(0), fs.Arg(1)
 		if *dryRun {
 			plan, err := migrate.PlanMove(ctx, opts)
-			if err == nil {
-				// What would block the move blocks the dry run too (exit 5):
-				// another run holding the store, the server, an unfinished job.
-				err = migrate.Blocked(plan.Base, opts.Force)
+			// What would block the move blocks the dry run too (exit 5):
+			// another run holding the store, the server, an unfinished
+			// job. The move checks these first, so they come first here.
+			if r, cerr := migrate.Classify(opts.Src); cerr == nil {
+				if berr := migrate.Blocked(r.Base, opts.Force); berr != nil {
+					err = berr
+				}
 			}
 			if stop != nil {
 				stop()

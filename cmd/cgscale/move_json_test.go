@@ -132,6 +132,25 @@ func TestMoveJSONFailures(t *testing.T) {
 	vol := testfs.Scratch(t, "tmpfs")
 	pidFile := filepath.Join(base, "ProcessID")
 
+	// unfinished leaves an interrupted job in the store's journal.
+	unfinished := func() func() {
+		j, err := migrate.CreateJournal(base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := j.Append(migrate.Record{Kind: "job", Step: migrate.StepBegin, Note: "move"}); err != nil {
+			t.Fatal(err)
+		}
+		j.Close()
+		// One name for both runs, so that their messages match.
+		fixed := filepath.Join(filepath.Dir(j.Path), "20260101T000000000000000Z-1.jsonl")
+		if err := os.Rename(j.Path, fixed); err != nil {
+			t.Fatal(err)
+		}
+		return func() { os.Remove(fixed) }
+	}
+	taken := filepath.Join(vol, "Domains", "example-0001.test")
+
 	for _, c := range []struct {
 		name    string
 		args    []string
@@ -174,22 +193,17 @@ func TestMoveJSONFailures(t *testing.T) {
 			}
 			return l.Unlock
 		}, code: 5, outcome: "dry run", dry: true, plan: true, err: "another cgscale process"},
-		{name: "unfinished job, dry run", args: []string{"--dry-run", dom, vol}, setup: func() func() {
-			j, err := migrate.CreateJournal(base)
-			if err != nil {
+		{name: "unfinished job, dry run", args: []string{"--dry-run", dom, vol}, setup: unfinished,
+			code: 5, outcome: "dry run", dry: true, plan: true, err: "interrupted"},
+		// The interrupted move's own copy at the target: the dry run
+		// names the unfinished job (what to run), not the copy in the way.
+		{name: "unfinished job, its copy at the target, dry run", args: []string{"--dry-run", dom, vol}, setup: func() func() {
+			if err := os.MkdirAll(taken, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			if err := j.Append(migrate.Record{Kind: "job", Step: migrate.StepBegin, Note: "move"}); err != nil {
-				t.Fatal(err)
-			}
-			j.Close()
-			// One name for both runs, so that their messages match.
-			fixed := filepath.Join(filepath.Dir(j.Path), "20260101T000000000000000Z-1.jsonl")
-			if err := os.Rename(j.Path, fixed); err != nil {
-				t.Fatal(err)
-			}
-			return func() { os.Remove(fixed) }
-		}, code: 5, outcome: "dry run", dry: true, plan: true, err: "interrupted"},
+			undo := unfinished()
+			return func() { undo(); os.RemoveAll(taken) }
+		}, code: 5, outcome: "dry run", dry: true, err: "interrupted"},
 		{name: "nothing to resume", args: []string{"--resume", base}, code: 5, outcome: "not started", err: "nothing to resume"},
 		{name: "nothing to abort", args: []string{"--abort", base}, code: 5, outcome: "not started", err: "nothing to abort"},
 		{name: "no store base", args: []string{"--resume", filepath.Join(root, "nostore")}, code: 2, outcome: "not started", err: "no store base here"},
