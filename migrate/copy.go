@@ -21,19 +21,23 @@ type Counters struct {
 
 // XattrLoss is one extended attribute that the target refused.
 type XattrLoss struct {
-	Path string // relative to the moved tree
-	Name string
-	Err  string
+	Path string `json:"path"` // relative to the moved tree
+	Name string `json:"name"`
+	Err  string `json:"error"`
 }
 
 // CopyStats counts what a copy made.
 type CopyStats struct {
-	Dirs, Files, HardLinks, Symlinks, Special int64
-	Bytes                                     int64
-	XattrLosses                               []XattrLoss
+	Dirs        int64       `json:"dirs"`
+	Files       int64       `json:"files"`
+	HardLinks   int64       `json:"hard_links"`
+	Symlinks    int64       `json:"symlinks"`
+	Special     int64       `json:"special"`
+	Bytes       int64       `json:"bytes"`
+	XattrLosses []XattrLoss `json:"xattr_losses"`
 	// RewrittenLinks are the relative links that led out of the tree and
 	// were given absolute targets in the copy (--rewrite-relative-links).
-	RewrittenLinks []LinkRewrite `json:",omitempty"`
+	RewrittenLinks []LinkRewrite `json:"rewritten_links,omitempty"`
 
 	lost []XattrLoss // the same, without the error text (map keys for the verifier)
 }
@@ -560,8 +564,8 @@ func (c *copier) copyXattrs(srcFd int, srcPath string, dstFd int, dstPath string
 		}
 		if err != nil {
 			c.count(func(s *CopyStats) {
-				s.XattrLosses = append(s.XattrLosses, XattrLoss{Path: showPath(rel), Name: name, Err: err.Error()})
-				s.lost = append(s.lost, XattrLoss{Path: showPath(rel), Name: name})
+				s.XattrLosses = append(s.XattrLosses, XattrLoss{Path: rel, Name: name, Err: err.Error()})
+				s.lost = append(s.lost, XattrLoss{Path: rel, Name: name})
 			})
 		}
 	}
@@ -575,7 +579,7 @@ func (c *copier) symlink(n *dnode, name, rel string, st *unix.Stat_t) error {
 	if c.opts.linkText != nil {
 		if to, ok := c.opts.linkText(rel, text); ok {
 			c.count(func(s *CopyStats) {
-				s.RewrittenLinks = append(s.RewrittenLinks, LinkRewrite{Path: showPath(rel), From: text, To: to})
+				s.RewrittenLinks = append(s.RewrittenLinks, LinkRewrite{Path: rel, From: text, To: to})
 			})
 			text = to
 		}

@@ -250,9 +250,13 @@ func getx(fd int, path, name string, b []byte) (int, error) {
 	return unix.Lgetxattr(path, name, b)
 }
 
-// showPath makes a path printable: names that are not valid UTF-8 or hold
+// ShowPath makes a path printable: names that are not valid UTF-8 or hold
 // control characters are quoted Go-style, so the bytes can be recovered.
-func showPath(p string) string {
+//
+// Results (Changed, Mismatch, XattrLoss, LinkRewrite, OutsideLink) hold
+// paths as they are, byte for byte, for --json; text output and messages
+// pass them through ShowPath.
+func ShowPath(p string) string {
 	if utf8.ValidString(p) && !strings.ContainsFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return p
 	}
@@ -270,11 +274,11 @@ func isNoSpace(err error) bool {
 func under(root, rel string) string {
 	switch {
 	case rel == "" || rel == ".":
-		return showPath(root)
+		return ShowPath(root)
 	case root == "":
-		return showPath(rel)
+		return ShowPath(rel)
 	}
-	return showPath(strings.TrimSuffix(root, "/") + "/" + rel)
+	return ShowPath(strings.TrimSuffix(root, "/") + "/" + rel)
 }
 
 func joinRel(dir, name string) string {

@@ -165,7 +165,7 @@ func PlanMove(ctx context.Context, opts MoveOptions) (*MovePlan, error) {
 		return nil, errs.New(errs.Failed, "stat", filepath.Dir(r.Path), err, "")
 	}
 	if pst.Dev != sst.Dev {
-		return nil, refusedf("move", r.Path, "copy its contents elsewhere by other means, or unmount it first",
+		return nil, refusedf("move", r.Path, "mount that volume elsewhere and link to it by hand, or copy its contents by other means; do not unmount it and move the directory beneath, which does not hold its mail",
 			"is itself a mount point; a mounted directory cannot be swapped for a link")
 	}
 	vol, err := filepath.Abs(opts.VolumeDir)
@@ -197,8 +197,13 @@ func PlanMove(ctx context.Context, opts MoveOptions) (*MovePlan, error) {
 		a, b := mountID(r.Path), mountID(realVol)
 		if a == 0 || b == 0 || a == b {
 			dest := filepath.Join(vol, r.Rel)
+			if _, err := os.Lstat(dest); err == nil {
+				return nil, refusedf("check target", dest,
+					"look at it before removing anything (an old copy, or another store's domain moved there?), or choose another directory",
+					"already exists; the target is on the same filesystem as the source, where a plain rename would do, but not onto this")
+			}
 			return nil, refusedf("check target", vol,
-				fmt.Sprintf("a plain rename does it: mkdir -p %s && mv %s %s && ln -s %s %s",
+				fmt.Sprintf("a plain rename does it, with the server stopped: mkdir -p %s && mv -T %s %s && ln -s %s %s",
 					layout.ShellQuote(filepath.Dir(dest)), layout.ShellQuote(r.Path), layout.ShellQuote(dest), layout.ShellQuote(dest), layout.ShellQuote(r.Path)),
 				"the target is on the same filesystem as the source; moving the data is not needed")
 		}
@@ -306,7 +311,7 @@ func outsideList(t Totals) string {
 		if i == show {
 			break
 		}
-		parts = append(parts, fmt.Sprintf("%s -> %s (%s)", l.Path, l.Text, l.Target))
+		parts = append(parts, fmt.Sprintf("%s -> %s (%s)", ShowPath(l.Path), ShowPath(l.Text), ShowPath(l.Target)))
 	}
 	s := strings.Join(parts, ", ")
 	if more := t.OutsideLinks - int64(len(parts)); more > 0 {
@@ -612,7 +617,7 @@ func (r *relocation) fromCopy(ctx context.Context) error {
 		l := cs.XattrLosses[0]
 		return r.rollback(ctx, errs.Errorf(errs.Failed, "copy extended attributes", r.src(),
 			"the copy is removed and the source kept; use a target that takes them, or rerun with --allow-xattr-loss",
-			"the target refused %s, first %s on %s: %s", countNoun(int64(len(cs.XattrLosses)), "extended attribute", "extended attributes"), l.Name, l.Path, l.Err))
+			"the target refused %s, first %s on %s: %s", countNoun(int64(len(cs.XattrLosses)), "extended attribute", "extended attributes"), ShowPath(l.Name), ShowPath(l.Path), l.Err))
 	}
 	// From here on, what changes in the source may escape the verify: the
 	// deletion of the old tree keeps whatever changed after this moment.
@@ -645,7 +650,7 @@ func (r *relocation) fromCopy(ctx context.Context) error {
 		m := vs.Mismatches[0]
 		return r.rollback(ctx, errs.Errorf(errs.Failed, "verify", r.src(),
 			"the copy is removed and the source kept; pause delivery to it (stop the server) and move again",
-			"%s between the source and the copy, first %s: %s", countNoun(int64(vs.Count), "difference", "differences"), m.Path, m.What))
+			"%s between the source and the copy, first %s: %s", countNoun(int64(vs.Count), "difference", "differences"), ShowPath(m.Path), m.What))
 	}
 	if err := r.step("copied", countNoun(cs.Files, "file", "files")+", "+countNoun(cs.Bytes, "byte", "bytes")); err != nil {
 		return err
@@ -860,7 +865,7 @@ func (r *relocation) changedErr(ch *Changed) error {
 	if ch != nil {
 		what = countNoun(int64(ch.Count), "entry", "entries")
 		if len(ch.Paths) > 0 {
-			what += ", first " + ch.Paths[0]
+			what += ", first " + ShowPath(ch.Paths[0])
 		}
 	}
 	return errs.Errorf(errs.Attention, "move", r.src(),
@@ -969,7 +974,7 @@ func (r *relocation) undo() error {
 		if r.made != nil {
 			r.res.Warnings = append(r.res.Warnings, fmt.Sprintf(
 				"the partial copy at %s is left on the target volume, which is not mounted where the journal recorded it (%s); once it is mounted there, delete that directory (device %d:%d, inode %d when it was made) by hand",
-				showPath(r.begin.Dst), causeText(r.targetGone), unix.Major(r.made.Dev), unix.Minor(r.made.Dev), r.made.Ino))
+				ShowPath(r.begin.Dst), causeText(r.targetGone), unix.Major(r.made.Dev), unix.Minor(r.made.Dev), r.made.Ino))
 		}
 		r.undoSource()
 		return nil

@@ -174,6 +174,15 @@ func TestC09_CrossDeviceMove(t *testing.T) {
 	}
 	assertLinked(t, filepath.Join(dom, "c.sub"), filepath.Join(odd, "Domains/example.test/c.sub"))
 	sameTree(t, keepC, filepath.Join(dom, "c.sub"))
+
+	// With the path at the target taken, no rename is offered: it would
+	// put the directory inside the one standing there.
+	mkAcct(t, filepath.Join(dom, "d.sub"), "acct0001")
+	must(t, os.MkdirAll(filepath.Join(odd, "Domains/example.test/d.sub"), 0o755))
+	_, err = runMove(t, filepath.Join(dom, "d.sub"), odd)
+	if errs.KindOf(err) != errs.Refused || !strings.Contains(err.Error(), "already exists") || strings.Contains(errs.HintOf(err), "mv ") {
+		t.Fatalf("same filesystem, target taken: got %v (hint %q), want a refusal that offers no rename", err, errs.HintOf(err))
+	}
 }
 
 func randomFiles(t *testing.T, dir string, n, size int) {

@@ -320,7 +320,7 @@ func (sc *scanner) count(st *unix.Stat_t, rel, text string) bool {
 		if target, ok := outsideTarget(sc.real, rel, text); ok {
 			t.OutsideLinks++
 			if len(t.OutsideLinkList) < maxOutsideLinks {
-				t.OutsideLinkList = append(t.OutsideLinkList, OutsideLink{Path: under(sc.root, rel), Text: text, Target: showPath(target)})
+				t.OutsideLinkList = append(t.OutsideLinkList, OutsideLink{Path: joinRel(sc.root, rel), Text: text, Target: target})
 			}
 		}
 	default:

@@ -69,11 +69,11 @@ func removeUnchanged(ctx context.Context, parentFd int, name, path string, jobs 
 		if errors.Is(err, unix.ENOENT) {
 			return &Changed{}, nil
 		}
-		return nil, errs.New(errs.Failed, "stat", showPath(path), err, "")
+		return nil, errs.New(errs.Failed, "stat", ShowPath(path), err, "")
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		if err := unix.Unlinkat(parentFd, name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
-			return nil, errs.New(errs.Failed, "remove", showPath(path), err, "")
+			return nil, errs.New(errs.Failed, "remove", ShowPath(path), err, "")
 		}
 		return &Changed{}, nil
 	}
@@ -178,7 +178,7 @@ func (r *remover) keep(rel string) {
 	r.mu.Lock()
 	r.changed.Count++
 	if len(r.changed.Paths) < maxMismatches {
-		r.changed.Paths = append(r.changed.Paths, showPath(rel))
+		r.changed.Paths = append(r.changed.Paths, rel)
 	}
 	r.mu.Unlock()
 }

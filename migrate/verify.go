@@ -22,11 +22,11 @@ type Mismatch struct {
 
 // VerifyStats is the outcome of comparing a tree with its copy.
 type VerifyStats struct {
-	Entries    int64
-	Checksums  int64 // files whose contents were compared
-	Bytes      int64 // length of the files compared (holes in the copy are not read)
-	Mismatches []Mismatch
-	Count      int // all mismatches (Mismatches holds the first ones)
+	Entries    int64      `json:"entries"`
+	Checksums  int64      `json:"checksums"` // files whose contents were compared
+	Bytes      int64      `json:"bytes"`     // length of the files compared (holes in the copy are not read)
+	Mismatches []Mismatch `json:"mismatches"`
+	Count      int        `json:"count"` // all mismatches (Mismatches holds the first ones)
 }
 
 type verifyOpts struct {
@@ -129,7 +129,7 @@ func (v *verifier) differ(rel, format string, args ...any) {
 // noteLocked keeps a mismatch among the first ones; v.mu is held.
 func (v *verifier) noteLocked(rel, what string) {
 	if len(v.stats.Mismatches) < maxMismatches {
-		v.stats.Mismatches = append(v.stats.Mismatches, Mismatch{Path: showPath(rel), What: what})
+		v.stats.Mismatches = append(v.stats.Mismatches, Mismatch{Path: rel, What: what})
 	}
 }
 
@@ -180,7 +180,7 @@ func (v *verifier) entry(srcDir, dstDir int, srcName, dstName, rel string, wg *s
 	}
 	for k, sv := range sx {
 		if dv, ok := dx[k]; !ok {
-			if v.opts.lost[XattrLoss{Path: showPath(rel), Name: k}] {
+			if v.opts.lost[XattrLoss{Path: rel, Name: k}] {
 				continue
 			}
 			v.differ(rel, "extended attribute %s missing in the copy", k)

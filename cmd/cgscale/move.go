@@ -306,7 +306,7 @@ func printMove(w io.Writer, res *migrate.MoveResult, asJSON, dry bool) {
 	if t.OutsideLinks > 0 {
 		fmt.Fprintf(w, "  outside   %s leading out of the tree:\n", plural.N(t.OutsideLinks, "relative link", ""))
 		for _, l := range t.OutsideLinkList {
-			fmt.Fprintf(w, "    %s -> %s (%s)\n", l.Path, l.Text, l.Target)
+			fmt.Fprintf(w, "    %s -> %s (%s)\n", migrate.ShowPath(l.Path), migrate.ShowPath(l.Text), migrate.ShowPath(l.Target))
 		}
 		if more := t.OutsideLinks - int64(len(t.OutsideLinkList)); more > 0 {
 			fmt.Fprintf(w, "    and %d more\n", more)
@@ -345,13 +345,13 @@ func printMove(w io.Writer, res *migrate.MoveResult, asJSON, dry bool) {
 			plural.N(res.Copy.HardLinks, "hard link", ""), plural.N(res.Copy.Symlinks, "symbolic link", ""))
 	}
 	for _, l := range res.Copy.RewrittenLinks {
-		fmt.Fprintf(w, "  rewritten %s: %s -> %s\n", l.Path, l.From, l.To)
+		fmt.Fprintf(w, "  rewritten %s: %s -> %s\n", migrate.ShowPath(l.Path), migrate.ShowPath(l.From), migrate.ShowPath(l.To))
 	}
 	if res.Verify.Entries > 0 {
 		fmt.Fprintf(w, "  verified  %s, %s by checksum, %s\n", plural.N(res.Verify.Entries, "entry", ""),
 			plural.N(res.Verify.Checksums, "file", ""), plural.N(int64(res.Verify.Count), "difference", ""))
 		for _, m := range res.Verify.Mismatches {
-			fmt.Fprintf(w, "    %s: %s\n", m.Path, m.What)
+			fmt.Fprintf(w, "    %s: %s\n", migrate.ShowPath(m.Path), m.What)
 		}
 	}
 	if res.Swap != "" {

@@ -64,10 +64,38 @@ func TestMoveApplyJSONKeepPathBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	vol := testfs.Scratch(t, "xfs")
+	// a relative link leading out of the domain, its name not UTF-8: the
+	// dry run lists it and the move rewrites it, both by its bytes
+	if err := os.Symlink("../example-0002.test", filepath.Join(dom, "out\xfd")); err != nil {
+		t.Fatal(err)
+	}
+	var links struct {
+		Plan struct {
+			Totals struct {
+				OutsideLinkList []struct {
+					Path, Text, Target string
+				} `json:"outside_link_list"`
+			} `json:"totals"`
+		} `json:"plan"`
+		Copy struct {
+			RewrittenLinks []struct {
+				Path, From, To string
+			} `json:"rewritten_links"`
+		} `json:"copy"`
+	}
+	code, out, stderr := runCmd("move", "--json", "--dry-run", dom, vol)
+	decodeDoc(t, out, &links)
+	if l := links.Plan.Totals.OutsideLinkList; code != 5 || len(l) != 1 || l[0].Path != filepath.Join(dom, "out\xfd") || l[0].Target != filepath.Join(base, "Domains", "example-0002.test") {
+		t.Errorf("dry run exits %d, lists the outward links as %+v: %s", code, l, stderr)
+	}
 
-	code, out, stderr := runCmd("move", "--json", dom, vol)
+	code, out, stderr = runCmd("move", "--json", "--rewrite-relative-links", dom, vol)
 	if code != 0 {
 		t.Fatalf("move exits %d: %s\n%s", code, stderr, out)
+	}
+	decodeDoc(t, out, &links)
+	if l := links.Copy.RewrittenLinks; len(l) != 1 || l[0].Path != "out\xfd" || l[0].To != filepath.Join(base, "Domains", "example-0002.test") {
+		t.Errorf("the move reports the rewritten links as %+v", l)
 	}
 	if strings.Contains(out, "\ufffd") || !strings.Contains(out, `"b64"`) {
 		t.Errorf("move --json:\n%s", out)
