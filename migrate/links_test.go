@@ -67,6 +67,9 @@ func TestD1_RelativeLinksLeavingTheTree(t *testing.T) {
 	if plan == nil || plan.Totals.OutsideLinks != 2 || len(plan.Totals.OutsideLinkList) != 2 {
 		t.Fatalf("the dry run's plan does not list the links: %+v", plan)
 	}
+	if plan.NeedBytes == 0 || plan.NeedInodes == 0 {
+		t.Errorf("the refused plan says it needs %d bytes and %d inodes", plan.NeedBytes, plan.NeedInodes)
+	}
 	if _, err := runMove(t, dom, vol); errs.KindOf(err) != errs.Refused {
 		t.Fatalf("move: %v, want a refusal", err)
 	}

@@ -97,11 +97,16 @@ func (l *StoreLock) Unlock() {
 	l.f = nil
 }
 
+// pidMaxLimit is the highest process id Linux hands out
+// (PID_MAX_LIMIT, 2^22); kill(2) would truncate a larger number to
+// another process's id.
+const pidMaxLimit = 1 << 22
+
 // ServerRunning reports whether the mail server of the store at base runs:
 // BASE/ProcessID names a process that exists (signal 0 succeeds, or is
 // refused with EPERM because it belongs to another user). A missing or
 // empty file, or a process id that no longer runs, means the server is
-// stopped. Anything else in the file (not a positive number) cannot be
+// stopped. Anything else in the file (not a process id) cannot be
 // judged: that is an errs.Refused error naming the file and its content,
 // which --force overrides.
 func ServerRunning(base string) (pid int, running bool, err error) {
@@ -118,7 +123,7 @@ func ServerRunning(base string) (pid int, running bool, err error) {
 		return 0, false, nil
 	}
 	pid, err = strconv.Atoi(text)
-	if err != nil || pid <= 0 {
+	if err != nil || pid <= 0 || pid > pidMaxLimit {
 		if len(text) > 40 {
 			text = text[:40] + "..."
 		}

@@ -257,6 +257,8 @@ func PlanMove(ctx context.Context, opts MoveOptions) (*MovePlan, error) {
 	}
 	t.TargetBytes, t.TargetBlockSize = t.NeedOn(ti.BlockSize)
 	p.Totals = t
+	p.NeedBytes = t.TargetBytes + t.TargetBytes/100 + 4<<20
+	p.NeedInodes = t.Inodes + t.Inodes/100 + 16
 	if t.OutsideLinks > 0 {
 		if !opts.RewriteRelativeLinks {
 			return p, refusedf("check links", r.Path,
@@ -271,8 +273,6 @@ func PlanMove(ctx context.Context, opts MoveOptions) (*MovePlan, error) {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("%s also %s hard links outside %s; they become separate copies (%d bytes more on the target) and their link counts in the store drop",
 			countNoun(t.SharedOut, "file", "files"), map[bool]string{true: "has", false: "have"}[t.SharedOut == 1], r.Path, t.SharedOutBytes))
 	}
-	p.NeedBytes = t.TargetBytes + t.TargetBytes/100 + 4<<20
-	p.NeedInodes = t.Inodes + t.Inodes/100 + 16
 	if !opts.skipSpaceCheck {
 		if uint64(p.NeedBytes) > ti.FreeBytes {
 			return p, refusedf("check target", vol, "free space there or choose a larger volume",
@@ -342,6 +342,9 @@ func Move(ctx context.Context, opts MoveOptions) (*MoveResult, error) {
 	r, err := Classify(opts.Src)
 	if err != nil {
 		return nil, err
+	}
+	if _, err := os.Lstat(r.Path); err != nil {
+		return nil, errs.New(errs.BadInput, "stat", r.Path, err, "give an existing directory of the store")
 	}
 	lock, err := Lock(r.Base)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -21,6 +22,21 @@ import (
 // after it it completes the clean-up. With abort it rolls back instead,
 // which is possible only before the swap.
 func Resume(ctx context.Context, base string, abort bool, opts MoveOptions) (*MoveResult, error) {
+	what := "resume"
+	if abort {
+		what = "abort"
+	}
+	// Before the lock, which would make BASE/.cgscale: a domain given for
+	// BASE is a natural slip (it has a Settings/ too), and holds no journal.
+	if !isStoreBase(base) {
+		if up := baseAbove(base); up != "" {
+			return nil, errs.Errorf(errs.BadInput, what, base, "run `cgscale move --"+what+" "+layout.ShellQuote(up)+"`",
+				"not a store's base but inside the store at %s, whose journal holds its moves", up)
+		}
+	}
+	if err := CheckServerBase(what, base); err != nil {
+		return nil, err
+	}
 	lock, err := Lock(base)
 	if err != nil {
 		return nil, err
@@ -36,10 +52,6 @@ func Resume(ctx context.Context, base string, abort bool, opts MoveOptions) (*Mo
 		return nil, err
 	}
 	if len(open) == 0 {
-		what := "resume"
-		if abort {
-			what = "abort"
-		}
 		return nil, errs.Errorf(errs.Refused, what, base, "start a new move with `cgscale move SRC VOLUME_DIR`",
 			"nothing to %s: no unfinished move is journaled in %s", what, JournalDir(base))
 	}
@@ -77,6 +89,32 @@ func Resume(ctx context.Context, base string, abort bool, opts MoveOptions) (*Mo
 		res = &MoveResult{Outcome: "closed: the move had not begun, nothing was changed", Journal: j.Path, Resumed: true}
 	}
 	return res, endJob(j, res, err)
+}
+
+// isStoreBase says whether dir holds Settings/ and Domains/, as a
+// server's base does (a domain has a Settings/ but no Domains/).
+func isStoreBase(dir string) bool {
+	for _, n := range []string{layout.SettingsDir, layout.DomainsDir} {
+		if fi, err := os.Stat(filepath.Join(dir, n)); err != nil || !fi.IsDir() {
+			return false
+		}
+	}
+	return true
+}
+
+// baseAbove is the nearest directory above p that is a store's base; ""
+// if none.
+func baseAbove(p string) string {
+	p, err := filepath.Abs(p)
+	if err != nil {
+		return ""
+	}
+	for d := filepath.Dir(p); d != filepath.Dir(d); d = filepath.Dir(d) {
+		if isStoreBase(d) {
+			return d
+		}
+	}
+	return ""
 }
 
 // ResumeRelocation finishes (or with abort rolls back) operation op of the

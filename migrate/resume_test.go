@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -124,8 +125,10 @@ func TestLockAndServerGuard(t *testing.T) {
 	if !strings.Contains(refusalHint(t, dom, vol), "--force overrides") {
 		t.Fatal("the refusal does not name --force")
 	}
-	// A stale PID (no such process) does not block.
-	must(t, os.WriteFile(filepath.Join(base, "ProcessID"), []byte("2147483646\n"), 0o644))
+	// A stale PID (a process that has ended) does not block.
+	ended := exec.Command("true")
+	must(t, ended.Run())
+	must(t, os.WriteFile(filepath.Join(base, "ProcessID"), []byte(strconv.Itoa(ended.Process.Pid)+"\n"), 0o644))
 	if _, err := runMove(t, dom, vol); err != nil {
 		t.Fatalf("move with a stale ProcessID: %v", err)
 	}
@@ -287,7 +290,7 @@ func TestD21c_GarbageProcessID(t *testing.T) {
 	mkAcct(t, dom, "acct0001")
 	vol := testfs.Scratch(t, "ext4")
 	pidFile := filepath.Join(base, "ProcessID")
-	for _, garbage := range []string{"abc\n", "-5\n", "12abc"} {
+	for _, garbage := range []string{"abc\n", "-5\n", "12abc", "99999999999\n"} {
 		must(t, os.WriteFile(pidFile, []byte(garbage), 0o644))
 		_, err := runMove(t, dom, vol)
 		if errs.KindOf(err) != errs.Refused || !strings.Contains(err.Error(), pidFile) ||
