@@ -29,11 +29,18 @@ func TestChangeAfterVerifyIsKept(t *testing.T) {
 		must(t, os.WriteFile(untouched, []byte("x"), 0o600))
 		rel, err := filepath.Rel(dom, acct)
 		must(t, err)
+		// a mailbox directory written before the move, renamed into the
+		// source after the verify: its entries keep their older times
+		box := filepath.Join(base, "box.mdir")
+		must(t, os.MkdirAll(filepath.Join(box, "sub"), 0o700))
+		must(t, os.WriteFile(filepath.Join(box, "m1.msg"), []byte("renamed in"), 0o600))
+		must(t, os.WriteFile(filepath.Join(box, "sub", "m2.msg"), []byte("renamed in, deeper"), 0o600))
 		vol := testfs.Scratch(t, "xfs")
 		late := func(p string) {
 			if p != "swap" {
 				return
 			}
+			must(t, os.Rename(box, filepath.Join(acct, "box.mdir")))
 			f, err := os.OpenFile(mbox, os.O_APPEND|os.O_WRONLY, 0)
 			must(t, err)
 			_, err = f.WriteString("From b\n\nlate\n")
@@ -66,6 +73,11 @@ func TestChangeAfterVerifyIsKept(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(res.Kept, rel, "new.msg")); err != nil {
 			t.Errorf("meta %v: the late message file is not kept: %v", meta, err)
 		}
+		for _, m := range []string{"box.mdir/m1.msg", "box.mdir/sub/m2.msg"} {
+			if _, err := os.Stat(filepath.Join(res.Kept, rel, m)); err != nil {
+				t.Errorf("meta %v: %s of the directory renamed in is not kept: %v", meta, m, err)
+			}
+		}
 		if _, err := os.Lstat(filepath.Join(res.Kept, rel, "untouched.msg")); !os.IsNotExist(err) {
 			t.Errorf("meta %v: an unchanged file was kept too (%v)", meta, err)
 		}
@@ -94,6 +106,9 @@ func TestResumedRemovalKeepsLateNames(t *testing.T) {
 		must(t, os.WriteFile(filepath.Join(acct, "h1.msg"), []byte("a pair"), 0o600))
 		must(t, os.Link(filepath.Join(acct, "h1.msg"), filepath.Join(acct, "h2.msg")))
 		must(t, os.WriteFile(filepath.Join(acct, "m.msg"), []byte("old"), 0o600))
+		box := filepath.Join(base, "box.mdir")
+		must(t, os.MkdirAll(filepath.Join(box, "empty.mdir"), 0o700))
+		must(t, os.WriteFile(filepath.Join(box, "m1.msg"), []byte("renamed in"), 0o600))
 		vol := testfs.Scratch(t, "xfs")
 		killMoveAt(t, dom, vol, "remove")
 		olds, err := filepath.Glob(filepath.Join(filepath.Dir(dom), ".cgscale-*"))
@@ -108,6 +123,7 @@ func TestResumedRemovalKeepsLateNames(t *testing.T) {
 		must(t, os.Chtimes(outside, old, old))
 		must(t, os.Rename(outside, filepath.Join(oldAcct, "late.msg")))
 		must(t, os.Link(filepath.Join(oldAcct, "m.msg"), filepath.Join(oldAcct, "m-link.msg")))
+		must(t, os.Rename(box, filepath.Join(oldAcct, "box.mdir")))
 		if removing {
 			// as the interrupted run would have: one name of the pair gone
 			must(t, os.Remove(filepath.Join(oldAcct, "h1.msg")))
@@ -130,6 +146,11 @@ func TestResumedRemovalKeepsLateNames(t *testing.T) {
 		}
 		if b, err := os.ReadFile(filepath.Join(res.Kept, rel, "late.msg")); err != nil || string(b) != "late" {
 			t.Errorf("removing %v: the late message is not kept: %q %v", removing, b, err)
+		}
+		for _, m := range []string{"box.mdir/m1.msg", "box.mdir/empty.mdir"} {
+			if _, err := os.Stat(filepath.Join(res.Kept, rel, m)); err != nil {
+				t.Errorf("removing %v: %s of the directory renamed in is not kept: %v", removing, m, err)
+			}
 		}
 		if _, err := os.Lstat(filepath.Join(res.Kept, rel, "h2.msg")); !os.IsNotExist(err) {
 			t.Errorf("removing %v: h2.msg, unchanged and in the copy, was kept (%v)", removing, err)

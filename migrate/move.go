@@ -823,7 +823,7 @@ func (r *relocation) finish(ctx context.Context, pfd int) error {
 		// r.since is zero for a journal written by an older cgscale,
 		// without the fence: everything is deleted, as it did.
 		k := keepChanged{since: r.since, again: r.removing, copyFd: -1}
-		if k.again {
+		if !k.since.IsZero() {
 			k.copyFd = r.openCopy()
 		}
 		if k.copyFd >= 0 {

@@ -28,9 +28,8 @@ type keepChanged struct {
 	since time.Time // keep what changed after this; zero: keep nothing
 	// again: an earlier run may have deleted part of the tree
 	again bool
-	// copyFd is the top directory of a copy of the tree (-1: none); with
-	// again, a file that may only seem changed is deleted if the copy
-	// holds it, identical
+	// copyFd is the top directory of a copy of the tree (-1: none): what
+	// only may have changed goes if the copy holds it
 	copyFd int
 }
 
@@ -51,12 +50,14 @@ type Changed struct {
 // kept.
 //
 // Within one run, a file whose other name it deleted is judged by its
-// modification time (the unlink changed its change time). With k.again,
-// an earlier run may have deleted part of the tree: its deletions changed
-// the directories, which are then not judged, and the change time of the
-// files whose other names it deleted. Such a file is deleted only if the
-// copy at k.copyFd holds it at the same path with the same attributes and
-// contents; anything else whose change time is later is kept.
+// modification time (the unlink changed its change time). A directory
+// that changed may have been renamed in whole, its entries keeping their
+// older times: below it, an entry goes only if the copy at k.copyFd holds
+// it alike (sameInCopy). With k.again, an earlier run may have deleted
+// part of the tree: its deletions changed the directories, so every one
+// is judged so, and they changed the change time of the files whose
+// other names it deleted: such a file goes only if the copy holds it at
+// the same path with the same attributes and contents.
 func removeUnchanged(ctx context.Context, parentFd int, name, path string, jobs int, counters *Counters, k keepChanged) (*Changed, error) {
 	if jobs < 1 {
 		jobs = 1
@@ -85,7 +86,7 @@ func removeUnchanged(ctx context.Context, parentFd int, name, path string, jobs 
 		r.unlinked = map[uint64]bool{}
 	}
 	var top atomic.Bool
-	r.dir(parentFd, name, ".", &top)
+	r.dir(parentFd, name, ".", false, &top)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return &r.changed, r.recorded()
@@ -105,7 +106,7 @@ type remover struct {
 	keeping  bool // keep what changed after since
 	again    bool // an earlier run deleted part of the tree
 	since    unix.Timespec
-	copyFd   int // with again: the copy's top directory, or -1
+	copyFd   int // the copy's top directory, or -1
 	mu       sync.Mutex
 	changed  Changed         // under mu
 	unlinked map[uint64]bool // under mu: files with another name, one of which this run deleted
@@ -132,6 +133,38 @@ func (r *remover) fileChanged(fd int, name, rel string, st *unix.Stat_t) bool {
 	return !r.again || !r.inCopy(fd, name, rel, st)
 }
 
+// openInCopy opens rel in the copy, without following any symbolic link
+// or leaving the copy's filesystem.
+func (r *remover) openInCopy(rel string, flags int) (int, error) {
+	if r.copyFd < 0 {
+		return -1, unix.ENOENT
+	}
+	return unix.Openat2(r.copyFd, rel, &unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC | unix.O_NOFOLLOW),
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_XDEV | unix.RESOLVE_NO_MAGICLINKS})
+}
+
+// sameInCopy says whether the copy holds an entry at rel like st: of
+// the same type, and but for a directory (whose times and size its
+// own entries change) with the same mode, owner, size and modification
+// time. It judges what did not change after r.since in a directory that
+// did: an entry whose status is older and that the copy holds as it is
+// was there when the copy was verified.
+func (r *remover) sameInCopy(rel string, st *unix.Stat_t) bool {
+	fd, err := r.openInCopy(rel, unix.O_PATH)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	var c unix.Stat_t
+	if unix.Fstat(fd, &c) != nil || c.Mode&unix.S_IFMT != st.Mode&unix.S_IFMT {
+		return false
+	}
+	if c.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return true
+	}
+	return c.Mode == st.Mode && c.Uid == st.Uid && c.Gid == st.Gid && c.Size == st.Size && c.Mtim == st.Mtim
+}
+
 // inCopy says whether the copy holds the regular file st (name in the
 // directory fd, rel in the tree) at rel, with the same type, mode,
 // owner, size, modification time and contents. Any doubt says no.
@@ -139,8 +172,7 @@ func (r *remover) inCopy(fd int, name, rel string, st *unix.Stat_t) bool {
 	if r.copyFd < 0 || st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return false
 	}
-	cfd, err := unix.Openat2(r.copyFd, rel, &unix.OpenHow{Flags: uint64(fileFlags | unix.O_NONBLOCK),
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_XDEV | unix.RESOLVE_NO_MAGICLINKS})
+	cfd, err := r.openInCopy(rel, fileFlags|unix.O_NONBLOCK)
 	if err != nil {
 		return false
 	}
@@ -192,8 +224,10 @@ func (r *remover) path(rel string) string { return under(r.root, rel) }
 
 // dir empties and removes parentFd/name, which is rel in the tree; when
 // it keeps anything (r.keeping), it leaves the directory and sets kept,
-// its parent's flag.
-func (r *remover) dir(parentFd int, name, rel string, kept *atomic.Bool) {
+// its parent's flag. suspect says that a directory above changed after
+// r.since (it may have been renamed in, with all it holds): then each
+// entry goes only if the copy holds it (see sameInCopy).
+func (r *remover) dir(parentFd int, name, rel string, suspect bool, kept *atomic.Bool) {
 	if err := r.ctx.Err(); err != nil {
 		r.fail(err)
 		return
@@ -234,12 +268,17 @@ func (r *remover) dir(parentFd int, name, rel string, kept *atomic.Bool) {
 		return
 	}
 	var here atomic.Bool // something in this directory is kept
-	if r.keeping && !r.again {
+	if r.keeping {
 		t := st.Ctim
 		if rel == "." { // renamed by the swap: its change time is that of the swap
 			t = st.Mtim
 		}
-		if r.after(t) {
+		// After an earlier run's deletions no directory's change time
+		// tells anything: all are suspect.
+		if r.again || r.after(t) {
+			suspect = true
+		}
+		if (!r.again && r.after(t)) || (suspect && rel != "." && !r.sameInCopy(rel, &st)) {
 			r.keep(rel)
 			here.Store(true)
 		}
@@ -263,7 +302,7 @@ func (r *remover) dir(parentFd int, name, rel string, kept *atomic.Bool) {
 		}
 		child := childRel(rel, n)
 		if e.typ == unix.DT_DIR {
-			spread(r.sem, &wg, func() { r.dir(fd, n, child, &here) })
+			spread(r.sem, &wg, func() { r.dir(fd, n, child, suspect, &here) })
 			continue
 		}
 		if r.keeping {
@@ -277,10 +316,10 @@ func (r *remover) dir(parentFd int, name, rel string, kept *atomic.Bool) {
 				break
 			}
 			if est.Mode&unix.S_IFMT == unix.S_IFDIR {
-				spread(r.sem, &wg, func() { r.dir(fd, n, child, &here) })
+				spread(r.sem, &wg, func() { r.dir(fd, n, child, suspect, &here) })
 				continue
 			}
-			if r.fileChanged(fd, n, child, &est) {
+			if r.fileChanged(fd, n, child, &est) || (suspect && !r.sameInCopy(child, &est)) {
 				r.keep(child)
 				here.Store(true)
 				continue
@@ -298,7 +337,7 @@ func (r *remover) dir(parentFd int, name, rel string, kept *atomic.Bool) {
 			r.fail(errs.New(errs.Failed, "remove", r.path(child), err, ""))
 			break
 		}
-		spread(r.sem, &wg, func() { r.dir(fd, n, child, &here) })
+		spread(r.sem, &wg, func() { r.dir(fd, n, child, suspect, &here) })
 	}
 	wg.Wait()
 	unix.Close(fd)
