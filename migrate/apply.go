@@ -303,13 +303,33 @@ func refuseUnfinished(base string) error {
 		if c := recs[0].Opts[optPlanCopy]; c != "" {
 			plan = layout.ShellQuote(c)
 		}
-		hint := "finish it first: `cgscale apply --resume " + plan + "` or `cgscale apply --undo " + plan + "`"
 		if !isApplyJob(recs) {
-			hint = "finish it first: `cgscale move --resume " + base + "` (or --abort)"
+			return unfinishedMove(base, path, recs)
 		}
+		hint := "finish it first: `cgscale apply --resume " + plan + "` or `cgscale apply --undo " + plan + "`"
 		return errs.Errorf(errs.Refused, "check journal", path, hint, "an earlier run on this store was interrupted")
 	}
 	return nil
+}
+
+// unfinishedMove is the refusal for the unfinished move journaled at
+// path: which move it is, whether it got past its swap, and so what can
+// finish it.
+func unfinishedMove(base, path string, recs []Record) error {
+	b := layout.ShellQuote(base)
+	begin, ok := beginRecord(recs, 0, "move")
+	if !ok {
+		return errs.Errorf(errs.Refused, "check journal", path, "finish it first: `cgscale move --resume "+b+"`",
+			"an earlier move on this store was interrupted before it began (nothing was changed)")
+	}
+	if reached(lastAttempt(recs, 0, "move"), 0, "move", "swapped") {
+		return errs.Errorf(errs.Refused, "check journal", path,
+			"finish it first: `cgscale move --resume "+b+"` (it cannot be rolled back: the copy is the store's data now)",
+			"an earlier move on this store was interrupted after its swap: %s now links to %s; the old tree is still to be deleted", ShowPath(begin.Src), ShowPath(begin.Dst))
+	}
+	return errs.Errorf(errs.Refused, "check journal", path,
+		"finish it first: `cgscale move --resume "+b+"`, or roll it back: `cgscale move --abort "+b+"`",
+		"an earlier move on this store was interrupted before its swap: %s to %s (the source is unchanged)", ShowPath(begin.Src), ShowPath(begin.Dst))
 }
 
 // isApplyJob reports whether the journal records belong to an apply.

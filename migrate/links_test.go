@@ -142,10 +142,31 @@ func TestRewrittenLinkUnderLinkedParent(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(dom, "qm")); err != nil || string(b) != "elsewhere" {
 		t.Fatalf("the test's link reads %q %v, want the marker beside Domains/", b, err)
 	}
+	// through a link inside the tree: deep/../.. is the domain itself
+	must(t, os.MkdirAll(filepath.Join(dom, "q.sub", "b"), 0o755))
+	must(t, os.WriteFile(filepath.Join(dom, "f"), []byte("inner"), 0o644))
+	must(t, os.Symlink("q.sub/b", filepath.Join(dom, "deep")))
+	must(t, os.Symlink("deep/../../f", filepath.Join(dom, "x")))
+	if b, err := os.ReadFile(filepath.Join(dom, "x")); err != nil || string(b) != "inner" {
+		t.Fatalf("the test's link x reads %q %v, want f inside the domain", b, err)
+	}
 	vol := testfs.Scratch(t, "xfs")
+	plan, err := PlanMove(context.Background(), MoveOptions{Src: dom, VolumeDir: vol, RewriteRelativeLinks: true})
+	if err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	if plan.Totals.OutsideLinks != 1 {
+		t.Fatalf("plan: %d links lead out (%+v), want 1 (qm)", plan.Totals.OutsideLinks, plan.Totals.OutsideLinkList)
+	}
 	res, err := runMove(t, dom, vol, func(o *MoveOptions) { o.RewriteRelativeLinks = true })
 	if err != nil || res.Outcome != "moved" {
 		t.Fatalf("move with the rewrite: %+v %v", res, err)
+	}
+	if got := readlink(t, filepath.Join(dom, "x")); got != "deep/../../f" {
+		t.Errorf("x, which stays inside, was rewritten to %q", got)
+	}
+	if b, err := os.ReadFile(filepath.Join(dom, "x")); err != nil || string(b) != "inner" {
+		t.Errorf("after the move x reads %q %v", b, err)
 	}
 	if got, want := readlink(t, filepath.Join(dom, "qm")), filepath.Join(elsewhere, "Queue", "marker"); got != want {
 		t.Errorf("qm -> %q, want %q", got, want)

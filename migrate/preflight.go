@@ -169,10 +169,14 @@ const maxOutsideLinks = 20
 
 // outsideTarget says where the text of a symbolic link at rel in the tree
 // at root leads when it is relative and leads out of the tree; ok is false
-// for an absolute text or one that stays inside. The text is resolved by
-// its names, as the kernel does when no component on the way is itself a
-// link: "../x" from the tree's top is outside, "a/../b" is inside, and
-// "../NAME/x", where NAME is the tree's own name, comes back inside.
+// for an absolute text or one that stays inside. The text is resolved as
+// the kernel does: every name but the last through the links on the way
+// (so "deep/../../f", with deep a link inside the tree, goes where deep
+// really leads), the last one by its name (a link to a link inside the
+// tree stays inside, whatever that one does). Where the way does not
+// exist, the text is resolved by its names: "../x" from the tree's top is
+// outside, "a/../b" is inside, and "../NAME/x", where NAME is the tree's
+// own name, comes back inside.
 //
 // root must be the tree's physical path (see physicalPath): the kernel
 // resolves a link's ".." from the directory the link is really in.
@@ -181,6 +185,12 @@ func outsideTarget(root, rel, text string) (string, bool) {
 		return "", false
 	}
 	t := filepath.Join(root, filepath.Dir(rel), text)
+	// Joined by hand: filepath.Join would drop "x/.." by its names.
+	if i := strings.LastIndexByte(text, '/'); i > 0 {
+		if dir, err := filepath.EvalSymlinks(filepath.Join(root, filepath.Dir(rel)) + "/" + text[:i]); err == nil {
+			t = filepath.Join(dir, text[i+1:])
+		}
+	}
 	if t == root || strings.HasPrefix(t, root+"/") {
 		return "", false
 	}

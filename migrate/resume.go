@@ -33,9 +33,15 @@ func Resume(ctx context.Context, base string, abort bool, opts MoveOptions) (*Mo
 			return nil, errs.Errorf(errs.BadInput, what, base, "run `cgscale move --"+what+" "+layout.ShellQuote(up)+"`",
 				"not a store's base but inside the store at %s, whose journal holds its moves", up)
 		}
-	}
-	if err := CheckServerBase(what, base); err != nil {
-		return nil, err
+		if err := CheckServerBase(what, base); err != nil {
+			return nil, err
+		}
+		if fi, err := os.Stat(base); err == nil && fi.IsDir() {
+			// a Settings/ alone: a domain, say one relocated to a volume
+			return nil, errs.Errorf(errs.BadInput, what, base,
+				"give the store's base directory, the one holding "+layout.SettingsDir+"/ and "+layout.DomainsDir+"/ ("+layout.DefaultBase+" by default); for a relocated domain, the base whose "+layout.DomainsDir+"/ holds the link to it",
+				"holds %s/ but neither %s/ nor %s/: a domain's directory, not a store's base", layout.SettingsDir, layout.DomainsDir, layout.AccountsDir)
+		}
 	}
 	lock, err := Lock(base)
 	if err != nil {
@@ -91,15 +97,15 @@ func Resume(ctx context.Context, base string, abort bool, opts MoveOptions) (*Mo
 	return res, endJob(j, res, err)
 }
 
-// isStoreBase says whether dir holds Settings/ and Domains/, as a
-// server's base does (a domain has a Settings/ but no Domains/).
+// isStoreBase says whether dir holds Settings/ and Domains/ or
+// Accounts/, as a server's base does (a domain has a Settings/ but
+// neither).
 func isStoreBase(dir string) bool {
-	for _, n := range []string{layout.SettingsDir, layout.DomainsDir} {
-		if fi, err := os.Stat(filepath.Join(dir, n)); err != nil || !fi.IsDir() {
-			return false
-		}
+	isDir := func(n string) bool {
+		fi, err := os.Stat(filepath.Join(dir, n))
+		return err == nil && fi.IsDir()
 	}
-	return true
+	return isDir(layout.SettingsDir) && (isDir(layout.DomainsDir) || isDir(layout.AccountsDir))
 }
 
 // baseAbove is the nearest directory above p that is a store's base; ""

@@ -34,8 +34,13 @@ func TestResumeAfterKill(t *testing.T) {
 			if len(open) != 1 {
 				t.Fatalf("unfinished journals: %v", open)
 			}
-			if _, err := runMove(t, dom, vol); errs.KindOf(err) != errs.Refused {
-				t.Fatalf("a new move over an unfinished one: %v, want refused", err)
+			// The refusal names the unfinished move and offers --abort
+			// only before its swap.
+			_, err = runMove(t, dom, vol)
+			swapped := phase == "remove"
+			if errs.KindOf(err) != errs.Refused || !strings.Contains(err.Error(), dom) || strings.Contains(errs.HintOf(err), "--abort") == swapped ||
+				!strings.Contains(errs.HintOf(err), "cgscale move --resume "+base) {
+				t.Fatalf("a new move over an unfinished one: %v (hint %q), want refused naming %s, with --abort offered only before the swap", err, errs.HintOf(err), dom)
 			}
 			res, err := Resume(context.Background(), base, false, MoveOptions{Jobs: 2})
 			if err != nil {
