@@ -202,9 +202,17 @@ func PlanMove(ctx context.Context, opts MoveOptions) (*MovePlan, error) {
 					"look at it before removing anything (an old copy, or another store's domain moved there?), or choose another directory",
 					"already exists; the target is on the same filesystem as the source, where a plain rename would do, but not onto this")
 			}
+			link := dest
+			if opts.Relative {
+				if from, err := filepath.EvalSymlinks(filepath.Dir(r.Path)); err == nil {
+					if rel, err := filepath.Rel(from, filepath.Join(realVol, r.Rel)); err == nil {
+						link = rel
+					}
+				}
+			}
 			return nil, refusedf("check target", vol,
 				fmt.Sprintf("a plain rename does it, with the server stopped: mkdir -p %s && mv -T %s %s && ln -s %s %s",
-					layout.ShellQuote(filepath.Dir(dest)), layout.ShellQuote(r.Path), layout.ShellQuote(dest), layout.ShellQuote(dest), layout.ShellQuote(r.Path)),
+					layout.ShellQuote(filepath.Dir(dest)), layout.ShellQuote(r.Path), layout.ShellQuote(dest), layout.ShellQuote(link), layout.ShellQuote(r.Path)),
 				"the target is on the same filesystem as the source; moving the data is not needed")
 		}
 		// Same device through another mount (a bind mount): rename gives
@@ -976,8 +984,8 @@ func (r *relocation) undo() error {
 	if r.targetGone != nil {
 		if r.made != nil {
 			r.res.Warnings = append(r.res.Warnings, fmt.Sprintf(
-				"the partial copy at %s is left on the target volume, which is not mounted where the journal recorded it (%s); once it is mounted there, delete that directory (device %d:%d, inode %d when it was made) by hand",
-				ShowPath(r.begin.Dst), causeText(r.targetGone), unix.Major(r.made.Dev), unix.Minor(r.made.Dev), r.made.Ino))
+				"the partial copy at %s is left on the target volume, which is not mounted where the journal recorded it (%s); once it is mounted there, delete that directory (device %d:%d, inode %d when it was made) by hand%s",
+				ShowPath(r.begin.Dst), causeText(r.targetGone), unix.Major(r.made.Dev), unix.Minor(r.made.Dev), r.made.Ino, madeAbove(r.begin.Made)))
 		}
 		r.undoSource()
 		return nil
@@ -1044,6 +1052,19 @@ func (r *relocation) openCopy() int {
 		return -1
 	}
 	return fd
+}
+
+// madeAbove names, for a message, the directories a move made above its
+// copy, which go with it when empty.
+func madeAbove(made []string) string {
+	if len(made) == 0 {
+		return ""
+	}
+	q := make([]string, len(made))
+	for i, d := range made {
+		q[i] = ShowPath(d)
+	}
+	return ", and then, if they are empty, the directories the move made above it: " + strings.Join(q, ", ")
 }
 
 // undoSource removes the temporary link made next to the source.

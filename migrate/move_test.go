@@ -175,6 +175,23 @@ func TestC09_CrossDeviceMove(t *testing.T) {
 	assertLinked(t, filepath.Join(dom, "c.sub"), filepath.Join(odd, "Domains/example.test/c.sub"))
 	sameTree(t, keepC, filepath.Join(dom, "c.sub"))
 
+	// With --relative, the offered link is relative too.
+	mkAcct(t, filepath.Join(dom, "e.sub"), "acct0001")
+	_, err = runMove(t, filepath.Join(dom, "e.sub"), odd, func(o *MoveOptions) { o.Relative = true })
+	hint = errs.HintOf(err)
+	if i = strings.Index(hint, "mkdir -p "); i < 0 {
+		t.Fatalf("same filesystem, --relative: got %v (hint %q), want a rename offered", err, hint)
+	}
+	if out, err := exec.Command("sh", "-c", hint[i:]).CombinedOutput(); err != nil {
+		t.Fatalf("the offered command %q: %v %s", hint[i:], err, out)
+	}
+	if text := readlink(t, filepath.Join(dom, "e.sub")); filepath.IsAbs(text) {
+		t.Errorf("with --relative the offered link is absolute: %q", text)
+	}
+	if _, err := os.Stat(filepath.Join(dom, "e.sub", "acct0001.macnt")); err != nil {
+		t.Errorf("the offered relative link does not resolve: %v", err)
+	}
+
 	// With the path at the target taken, no rename is offered: it would
 	// put the directory inside the one standing there.
 	mkAcct(t, filepath.Join(dom, "d.sub"), "acct0001")

@@ -138,9 +138,13 @@ func ResumeRelocation(ctx context.Context, j *Journal, recs []Record, op int, ab
 	if opts.Jobs < 1 {
 		opts.Jobs, _ = strconv.Atoi(begin.Opts["jobs"])
 	}
+	plan := &MovePlan{Source: begin.Src, Dest: begin.Dst, Link: begin.Link, Relative: !filepath.IsAbs(begin.Link),
+		LinkWhy: "as the interrupted run made it", Target: TargetInfo{Dev: begin.Dev, FSID: begin.FSID}}
+	if c, err := Classify(begin.Src); err == nil {
+		plan.Kind, plan.Base = c.Kind, c.Base
+	}
 	r := &relocation{j: j, op: op, begin: begin, opts: opts,
-		res: &MoveResult{Plan: &MovePlan{Source: begin.Src, Dest: begin.Dst, Link: begin.Link,
-			Target: TargetInfo{Dev: begin.Dev, FSID: begin.FSID}}, Journal: j.Path, Resumed: true}}
+		res: &MoveResult{Plan: plan, Journal: j.Path, Resumed: true}}
 	for i := range recs {
 		if recs[i].Op == op && recs[i].Kind == "move" && recs[i].Step == StepCreated {
 			r.made = &recs[i]

@@ -49,6 +49,9 @@ func TestResumeAfterKill(t *testing.T) {
 			if res.Outcome != "moved" || !res.Resumed {
 				t.Fatalf("resume: %+v", res)
 			}
+			if p := res.Plan; p.Kind == "" || p.Base != base || p.Source != dom || p.LinkWhy == "" {
+				t.Errorf("the resumed result's plan lacks what the move's had: %+v", p)
+			}
 			assertMoved(t, dom, filepath.Join(vol, "Domains", filepath.Base(dom)), keep)
 			if open, _ := Unfinished(base); len(open) != 0 {
 				t.Errorf("still unfinished after resume: %v", open)
@@ -431,7 +434,7 @@ func TestResumeRefusesUnmountedVolume(t *testing.T) {
 		t.Fatalf("abort with the volume unmounted: %+v %v, want rolled back", res, err)
 	}
 	w := strings.Join(res.Warnings, "\n")
-	for _, want := range []string{"partial copy at " + dest, "not mounted", "inode"} {
+	for _, want := range []string{"partial copy at " + dest, "not mounted", "inode", "made above it: " + filepath.Join(vol, "Domains")} {
 		if !strings.Contains(w, want) {
 			t.Errorf("the warnings %q do not say %q", w, want)
 		}
