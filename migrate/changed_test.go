@@ -3,10 +3,13 @@ package migrate
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/cgscale/cgscale/errs"
 	"github.com/cgscale/cgscale/internal/testfs"
@@ -106,6 +109,8 @@ func TestResumedRemovalKeepsLateNames(t *testing.T) {
 		must(t, os.WriteFile(filepath.Join(acct, "h1.msg"), []byte("a pair"), 0o600))
 		must(t, os.Link(filepath.Join(acct, "h1.msg"), filepath.Join(acct, "h2.msg")))
 		must(t, os.WriteFile(filepath.Join(acct, "m.msg"), []byte("old"), 0o600))
+		must(t, os.WriteFile(filepath.Join(acct, "x.msg"), []byte("flags change"), 0o600))
+		must(t, os.Mkdir(filepath.Join(acct, "sub.mdir"), 0o700))
 		box := filepath.Join(base, "box.mdir")
 		must(t, os.MkdirAll(filepath.Join(box, "empty.mdir"), 0o700))
 		must(t, os.WriteFile(filepath.Join(box, "m1.msg"), []byte("renamed in"), 0o600))
@@ -124,6 +129,9 @@ func TestResumedRemovalKeepsLateNames(t *testing.T) {
 		must(t, os.Rename(outside, filepath.Join(oldAcct, "late.msg")))
 		must(t, os.Link(filepath.Join(oldAcct, "m.msg"), filepath.Join(oldAcct, "m-link.msg")))
 		must(t, os.Rename(box, filepath.Join(oldAcct, "box.mdir")))
+		// attributes changed late, on a file and on a directory
+		must(t, unix.Setxattr(filepath.Join(oldAcct, "x.msg"), "user.flags", []byte("seen"), 0))
+		must(t, os.Chmod(filepath.Join(oldAcct, "sub.mdir"), 0o750))
 		if removing {
 			// as the interrupted run would have: one name of the pair gone
 			must(t, os.Remove(filepath.Join(oldAcct, "h1.msg")))
@@ -147,9 +155,9 @@ func TestResumedRemovalKeepsLateNames(t *testing.T) {
 		if b, err := os.ReadFile(filepath.Join(res.Kept, rel, "late.msg")); err != nil || string(b) != "late" {
 			t.Errorf("removing %v: the late message is not kept: %q %v", removing, b, err)
 		}
-		for _, m := range []string{"box.mdir/m1.msg", "box.mdir/empty.mdir"} {
+		for _, m := range []string{"box.mdir/m1.msg", "box.mdir/empty.mdir", "x.msg", "sub.mdir"} {
 			if _, err := os.Stat(filepath.Join(res.Kept, rel, m)); err != nil {
-				t.Errorf("removing %v: %s of the directory renamed in is not kept: %v", removing, m, err)
+				t.Errorf("removing %v: %s, changed late, is not kept: %v", removing, m, err)
 			}
 		}
 		if _, err := os.Lstat(filepath.Join(res.Kept, rel, "h2.msg")); !os.IsNotExist(err) {
@@ -160,6 +168,54 @@ func TestResumedRemovalKeepsLateNames(t *testing.T) {
 		}
 		if open, _ := Unfinished(base); len(open) != 0 {
 			t.Errorf("removing %v: the job is left open: %v", removing, open)
+		}
+	}
+}
+
+// Within one run, a file whose other name the run itself unlinked has a
+// later change time for that reason alone; it goes only if the copy
+// holds it with the same contents and attributes, so a rewrite in place
+// with the modification time set back is kept.
+func TestOwnUnlinkJudgedByCopy(t *testing.T) {
+	needRoot(t)
+	root := testfs.Scratch(t, "ext4")
+	src, cp := filepath.Join(root, "src"), filepath.Join(root, "copy")
+	must(t, os.Mkdir(src, 0o755))
+	for _, n := range []string{"same.msg", "rewritten.msg"} {
+		must(t, os.WriteFile(filepath.Join(src, n), []byte("original"), 0o600))
+		must(t, os.Link(filepath.Join(src, n), filepath.Join(src, n+".twin")))
+	}
+	if out, err := exec.Command("cp", "-a", src, cp).CombinedOutput(); err != nil {
+		t.Fatalf("cp -a: %v %s", err, out)
+	}
+	time.Sleep(20 * time.Millisecond)
+	since := time.Now()
+	time.Sleep(20 * time.Millisecond)
+	// as if the run had unlinked each .twin: both files' change times move
+	for _, n := range []string{"same.msg", "rewritten.msg"} {
+		must(t, os.Remove(filepath.Join(src, n+".twin")))
+	}
+	p := filepath.Join(src, "rewritten.msg")
+	st := lstat(t, p)
+	must(t, os.WriteFile(p, []byte("REWRITE!"), 0o600))
+	mt := time.Unix(st.Mtim.Unix())
+	must(t, os.Chtimes(p, mt, mt))
+
+	dfd, err := unix.Open(src, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	must(t, err)
+	defer unix.Close(dfd)
+	cfd, err := unix.Open(cp, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	must(t, err)
+	defer unix.Close(cfd)
+	r := &remover{keeping: true, since: unix.NsecToTimespec(since.UnixNano()), copyFd: cfd, unlinked: map[uint64]bool{}}
+	for _, c := range []struct {
+		name    string
+		changed bool
+	}{{"same.msg", false}, {"rewritten.msg", true}} {
+		st := lstat(t, filepath.Join(src, c.name))
+		r.unlinked[st.Ino] = true
+		if got := r.fileChanged(dfd, c.name, c.name, &st); got != c.changed {
+			t.Errorf("%s: changed %v, want %v", c.name, got, c.changed)
 		}
 	}
 }

@@ -147,6 +147,10 @@ func TestRewrittenLinkUnderLinkedParent(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(dom, "f"), []byte("inner"), 0o644))
 	must(t, os.Symlink("q.sub/b", filepath.Join(dom, "deep")))
 	must(t, os.Symlink("deep/../../f", filepath.Join(dom, "x")))
+	// out of the tree and back in through a link beside it: after the
+	// move ../alias.test is not there, so this one leads out
+	must(t, os.Symlink("example.test", filepath.Join(base, "Domains", "alias.test")))
+	must(t, os.Symlink("../alias.test/f", filepath.Join(dom, "via-alias")))
 	if b, err := os.ReadFile(filepath.Join(dom, "x")); err != nil || string(b) != "inner" {
 		t.Fatalf("the test's link x reads %q %v, want f inside the domain", b, err)
 	}
@@ -155,12 +159,15 @@ func TestRewrittenLinkUnderLinkedParent(t *testing.T) {
 	if err != nil {
 		t.Fatalf("plan: %v", err)
 	}
-	if plan.Totals.OutsideLinks != 1 {
-		t.Fatalf("plan: %d links lead out (%+v), want 1 (qm)", plan.Totals.OutsideLinks, plan.Totals.OutsideLinkList)
+	if plan.Totals.OutsideLinks != 2 {
+		t.Fatalf("plan: %d links lead out (%+v), want 2 (qm, via-alias)", plan.Totals.OutsideLinks, plan.Totals.OutsideLinkList)
 	}
 	res, err := runMove(t, dom, vol, func(o *MoveOptions) { o.RewriteRelativeLinks = true })
 	if err != nil || res.Outcome != "moved" {
 		t.Fatalf("move with the rewrite: %+v %v", res, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dom, "via-alias")); err != nil || string(b) != "inner" {
+		t.Errorf("after the move via-alias reads %q %v, want f", b, err)
 	}
 	if got := readlink(t, filepath.Join(dom, "x")); got != "deep/../../f" {
 		t.Errorf("x, which stays inside, was rewritten to %q", got)

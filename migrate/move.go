@@ -875,8 +875,11 @@ func (r *relocation) changedErr(ch *Changed) error {
 	what := "entries"
 	if ch != nil {
 		what = countNoun(int64(ch.Count), "entry", "entries")
-		if len(ch.Paths) > 0 {
-			what += ", first " + ShowPath(ch.Paths[0])
+		for _, p := range ch.Paths {
+			if p != "." { // the top, kept for what is below it: name that
+				what += ", first " + ShowPath(p)
+				break
+			}
 		}
 	}
 	return errs.Errorf(errs.Attention, "move", r.src(),

@@ -169,14 +169,10 @@ const maxOutsideLinks = 20
 
 // outsideTarget says where the text of a symbolic link at rel in the tree
 // at root leads when it is relative and leads out of the tree; ok is false
-// for an absolute text or one that stays inside. The text is resolved as
-// the kernel does: every name but the last through the links on the way
-// (so "deep/../../f", with deep a link inside the tree, goes where deep
-// really leads), the last one by its name (a link to a link inside the
-// tree stays inside, whatever that one does). Where the way does not
-// exist, the text is resolved by its names: "../x" from the tree's top is
-// outside, "a/../b" is inside, and "../NAME/x", where NAME is the tree's
-// own name, comes back inside.
+// for an absolute text or one that stays inside (see leadsOut). The place
+// given is where the kernel resolves the text now: every name but the
+// last through the links on the way, or by its names where that way does
+// not exist.
 //
 // root must be the tree's physical path (see physicalPath): the kernel
 // resolves a link's ".." from the directory the link is really in.
@@ -184,17 +180,65 @@ func outsideTarget(root, rel, text string) (string, bool) {
 	if text == "" || filepath.IsAbs(text) {
 		return "", false
 	}
-	t := filepath.Join(root, filepath.Dir(rel), text)
-	// Joined by hand: filepath.Join would drop "x/.." by its names.
-	if i := strings.LastIndexByte(text, '/'); i > 0 {
-		if dir, err := filepath.EvalSymlinks(filepath.Join(root, filepath.Dir(rel)) + "/" + text[:i]); err == nil {
-			t = filepath.Join(dir, text[i+1:])
-		}
-	}
-	if t == root || strings.HasPrefix(t, root+"/") {
+	dir := filepath.Join(root, filepath.Dir(rel))
+	if !leadsOut(root, dir, text, 0) {
 		return "", false
 	}
+	t := filepath.Join(dir, text)
+	// Joined by hand: filepath.Join would drop "x/.." by its names.
+	if i := strings.LastIndexByte(text, '/'); i > 0 {
+		if d, err := filepath.EvalSymlinks(dir + "/" + text[:i]); err == nil {
+			t = filepath.Join(d, text[i+1:])
+		}
+	}
 	return t, true
+}
+
+// leadsOut says whether the relative text, resolved from dir inside root,
+// ends outside the tree once the tree stands elsewhere. It walks the
+// names as the kernel does: inside the tree a link on the way is followed
+// (not the last name: a link to a link is judged on its own); outside it
+// only names count, since the copy's surroundings are not the source's,
+// so "../NAME/x", NAME the tree's own name, comes back in, while a way
+// back in through a link outside does not. A link on the way that
+// dangles is followed by its names; a loop of links, or a link that
+// cannot be read, counts as leading out.
+func leadsOut(root, dir, text string, hops int) bool {
+	within := func(p string) bool { return p == root || strings.HasPrefix(p, root+"/") }
+	cur := dir
+	names := strings.Split(text, "/")
+	for i, n := range names {
+		switch n {
+		case "", ".":
+			continue
+		case "..":
+			cur = filepath.Dir(cur)
+		default:
+			cur = filepath.Join(cur, n)
+		}
+		if i == len(names)-1 || !within(cur) {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Lstat(cur, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFLNK {
+			continue
+		}
+		next, err := os.Readlink(cur)
+		if err != nil || hops >= 40 {
+			return true
+		}
+		if !filepath.IsAbs(next) && leadsOut(root, filepath.Dir(cur), next, hops+1) {
+			return true
+		}
+		if real, err := filepath.EvalSymlinks(cur); err == nil {
+			cur = real
+		} else if filepath.IsAbs(next) { // a dangling way: by its names
+			cur = filepath.Clean(next)
+		} else {
+			cur = filepath.Join(filepath.Dir(cur), next)
+		}
+	}
+	return !within(cur)
 }
 
 // physicalPath is p with the symbolic links among its parents resolved

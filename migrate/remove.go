@@ -1,8 +1,10 @@
 package migrate
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -121,16 +123,17 @@ func (r *remover) fileChanged(fd int, name, rel string, st *unix.Stat_t) bool {
 	if !r.after(st.Ctim) {
 		return false
 	}
+	// A later change time alone: a new name (a message renamed or linked
+	// in), new attributes, or the unlink of another name of the same
+	// file, by this run or by an interrupted one. Only the last may go,
+	// and only if the copy holds this very file.
 	r.mu.Lock()
 	mine := r.unlinked[st.Ino]
 	r.mu.Unlock()
-	if mine {
-		return false
+	if !mine && !r.again {
+		return true
 	}
-	// A later change time alone: a new name (a message renamed or linked
-	// in), new attributes, or an earlier run's unlink of another name of
-	// the same file. Only the last may go, and only what the copy holds.
-	return !r.again || !r.inCopy(fd, name, rel, st)
+	return !r.inCopy(fd, name, rel, st)
 }
 
 // openInCopy opens rel in the copy, without following any symbolic link
@@ -143,33 +146,47 @@ func (r *remover) openInCopy(rel string, flags int) (int, error) {
 		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_XDEV | unix.RESOLVE_NO_MAGICLINKS})
 }
 
-// sameInCopy says whether the copy holds an entry at rel like st: of
-// the same type, and but for a directory (whose times and size its
-// own entries change) with the same mode, owner, size and modification
-// time. It judges what did not change after r.since in a directory that
-// did: an entry whose status is older and that the copy holds as it is
-// was there when the copy was verified.
-func (r *remover) sameInCopy(rel string, st *unix.Stat_t) bool {
-	fd, err := r.openInCopy(rel, unix.O_PATH)
+// sameInCopy says whether the copy holds an entry at rel like st, the
+// entry name in the directory fd: of the same type, mode, owner and
+// extended attributes and, but for a directory (whose times and size its
+// own entries change), size and modification time. It judges what did
+// not change after r.since in a directory that did: an entry whose
+// status is older and that the copy holds as it is was there when the
+// copy was verified.
+func (r *remover) sameInCopy(fd int, name, rel string, st *unix.Stat_t) bool {
+	pfd, err := r.openInCopy(filepath.Dir(rel), unix.O_PATH|unix.O_DIRECTORY)
 	if err != nil {
 		return false
 	}
-	defer unix.Close(fd)
+	defer unix.Close(pfd)
+	base := filepath.Base(rel)
 	var c unix.Stat_t
-	if unix.Fstat(fd, &c) != nil || c.Mode&unix.S_IFMT != st.Mode&unix.S_IFMT {
+	if lstatAt(pfd, base, &c) != nil || c.Mode != st.Mode || c.Uid != st.Uid || c.Gid != st.Gid {
 		return false
 	}
-	if c.Mode&unix.S_IFMT == unix.S_IFDIR {
-		return true
+	if c.Mode&unix.S_IFMT != unix.S_IFDIR && (c.Size != st.Size || c.Mtim != st.Mtim) {
+		return false
 	}
-	return c.Mode == st.Mode && c.Uid == st.Uid && c.Gid == st.Gid && c.Size == st.Size && c.Mtim == st.Mtim
+	sx, err := xattrsAt(fd, name)
+	if err != nil {
+		return false
+	}
+	cx, err := xattrsAt(pfd, base)
+	if err != nil || len(sx) != len(cx) {
+		return false
+	}
+	for k, v := range sx {
+		if w, ok := cx[k]; !ok || !bytes.Equal(v, w) {
+			return false
+		}
+	}
+	return true
 }
 
-// inCopy says whether the copy holds the regular file st (name in the
-// directory fd, rel in the tree) at rel, with the same type, mode,
-// owner, size, modification time and contents. Any doubt says no.
+// inCopy is sameInCopy for a regular file that also compares contents.
+// Any doubt says no.
 func (r *remover) inCopy(fd int, name, rel string, st *unix.Stat_t) bool {
-	if r.copyFd < 0 || st.Mode&unix.S_IFMT != unix.S_IFREG {
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || !r.sameInCopy(fd, name, rel, st) {
 		return false
 	}
 	cfd, err := r.openInCopy(rel, fileFlags|unix.O_NONBLOCK)
@@ -183,8 +200,7 @@ func (r *remover) inCopy(fd int, name, rel string, st *unix.Stat_t) bool {
 	}
 	defer unix.Close(sfd)
 	var a, b unix.Stat_t
-	if unix.Fstat(sfd, &a) != nil || unix.Fstat(cfd, &b) != nil || a.Ino != st.Ino ||
-		a.Mode != b.Mode || a.Uid != b.Uid || a.Gid != b.Gid || a.Size != b.Size || a.Mtim != b.Mtim {
+	if unix.Fstat(sfd, &a) != nil || unix.Fstat(cfd, &b) != nil || a.Ino != st.Ino || a.Size != b.Size {
 		return false
 	}
 	buf := make([]byte, 1<<20)
@@ -278,7 +294,7 @@ func (r *remover) dir(parentFd int, name, rel string, suspect bool, kept *atomic
 		if r.again || r.after(t) {
 			suspect = true
 		}
-		if (!r.again && r.after(t)) || (suspect && rel != "." && !r.sameInCopy(rel, &st)) {
+		if (!r.again && r.after(t)) || (suspect && rel != "." && !r.sameInCopy(parentFd, name, rel, &st)) {
 			r.keep(rel)
 			here.Store(true)
 		}
@@ -319,7 +335,7 @@ func (r *remover) dir(parentFd int, name, rel string, suspect bool, kept *atomic
 				spread(r.sem, &wg, func() { r.dir(fd, n, child, suspect, &here) })
 				continue
 			}
-			if r.fileChanged(fd, n, child, &est) || (suspect && !r.sameInCopy(child, &est)) {
+			if r.fileChanged(fd, n, child, &est) || (suspect && !r.sameInCopy(fd, n, child, &est)) {
 				r.keep(child)
 				here.Store(true)
 				continue
