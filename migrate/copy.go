@@ -86,7 +86,6 @@ type copier struct {
 
 	jobs chan *fileJob
 	wg   sync.WaitGroup
-	bufs sync.Pool
 
 	mu    sync.Mutex
 	stats CopyStats
@@ -122,7 +121,6 @@ func copyTree(ctx context.Context, srcParentFd int, srcName string, dstParentFd 
 	defer cancel()
 	c := &copier{ctx: ctx, firstErr: firstErr{cancel: cancel}, opts: opts, links: map[fileKey]string{},
 		jobs: make(chan *fileJob, 4*opts.jobs), walkers: make(chan struct{}, opts.jobs-1)}
-	c.bufs.New = func() any { b := make([]byte, 1<<20); return &b }
 
 	var st unix.Stat_t
 	if err := lstatAt(srcParentFd, srcName, &st); err != nil {
@@ -386,8 +384,8 @@ func fixOwnerMode(fd int, st *unix.Stat_t) error {
 
 func (c *copier) worker() {
 	defer c.wg.Done()
-	bp := c.bufs.Get().(*[]byte)
-	defer c.bufs.Put(bp)
+	bp := ioBufs.Get().(*[]byte)
+	defer ioBufs.Put(bp)
 	for job := range c.jobs {
 		if !c.failed() {
 			if err := c.copyFile(job, *bp); err != nil {

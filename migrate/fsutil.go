@@ -84,6 +84,10 @@ const (
 	fileFlags = unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_CLOEXEC | unix.O_NOCTTY
 )
 
+// ioBufs holds the 1 MiB buffers that file copies and content checks
+// read into (a *[]byte each).
+var ioBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+
 func openDirAt(dirfd int, name string) (int, error) {
 	for {
 		fd, err := unix.Openat(dirfd, name, dirFlags, 0)

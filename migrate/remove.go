@@ -203,12 +203,13 @@ func (r *remover) inCopy(fd int, name, rel string, st *unix.Stat_t) bool {
 	if unix.Fstat(sfd, &a) != nil || unix.Fstat(cfd, &b) != nil || a.Ino != st.Ino || a.Size != b.Size {
 		return false
 	}
-	buf := make([]byte, 1<<20)
-	x, _, err := sumFd(sfd, a.Size, false, buf)
+	bp := ioBufs.Get().(*[]byte)
+	defer ioBufs.Put(bp)
+	x, _, err := sumFd(sfd, a.Size, false, *bp)
 	if err != nil {
 		return false
 	}
-	y, _, err := sumFd(cfd, b.Size, false, buf)
+	y, _, err := sumFd(cfd, b.Size, false, *bp)
 	return err == nil && x == y
 }
 
