@@ -72,10 +72,8 @@ func TestRemoveTreeStopsAtBindMount(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(tree, "a.macnt", "1.msg"), []byte("x"), 0o600))
 	mnt := filepath.Join(tree, "a.macnt", "INBOX.mdir")
 	bindMount(t, outside, mnt)
-	fd, err := unix.Open(dir, unix.O_DIRECTORY|unix.O_RDONLY, 0)
-	must(t, err)
-	defer unix.Close(fd)
-	err = removeTree(context.Background(), fd, "old", tree, 2, nil)
+	fd := dirFd(t, dir)
+	err := removeTree(context.Background(), fd, "old", tree, 2, nil)
 	if err == nil || !strings.Contains(err.Error(), mountedHere) || !strings.Contains(err.Error(), mnt) {
 		t.Fatalf("removeTree: %v; want a refusal naming %s", err, mnt)
 	}

@@ -201,12 +201,8 @@ func TestOwnUnlinkJudgedByCopy(t *testing.T) {
 	mt := time.Unix(st.Mtim.Unix())
 	must(t, os.Chtimes(p, mt, mt))
 
-	dfd, err := unix.Open(src, unix.O_RDONLY|unix.O_DIRECTORY, 0)
-	must(t, err)
-	defer unix.Close(dfd)
-	cfd, err := unix.Open(cp, unix.O_RDONLY|unix.O_DIRECTORY, 0)
-	must(t, err)
-	defer unix.Close(cfd)
+	dfd := dirFd(t, src)
+	cfd := dirFd(t, cp)
 	r := &remover{keeping: true, since: unix.NsecToTimespec(since.UnixNano()), copyFd: cfd, unlinked: map[uint64]bool{}}
 	for _, c := range []struct {
 		name    string

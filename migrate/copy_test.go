@@ -22,17 +22,14 @@ func TestCopyFileReplacedByFifo(t *testing.T) {
 	must(t, os.Mkdir(src, 0o700))
 	must(t, os.Mkdir(dst, 0o700))
 	must(t, unix.Mkfifo(filepath.Join(src, "1.msg"), 0o600))
-	sfd, err := unix.Open(src, unix.O_DIRECTORY|unix.O_RDONLY, 0)
-	must(t, err)
-	defer unix.Close(sfd)
-	dfd, err := unix.Open(dst, unix.O_DIRECTORY|unix.O_RDONLY, 0)
-	must(t, err)
-	defer unix.Close(dfd)
+	sfd := dirFd(t, src)
+	dfd := dirFd(t, dst)
 	c := &copier{ctx: context.Background(), links: map[fileKey]string{},
 		opts: copyOpts{counters: &Counters{}, srcRoot: src, dstRoot: dst}}
 	n := &dnode{rel: ".", srcFd: sfd, dstFd: dfd}
 	done := make(chan error, 1)
 	go func() { done <- c.copyFile(&fileJob{dir: n, name: "1.msg"}, make([]byte, 4096)) }()
+	var err error
 	select {
 	case err = <-done:
 	case <-time.After(10 * time.Second):

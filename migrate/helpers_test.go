@@ -202,3 +202,13 @@ func assertMoved(t *testing.T, dom, dest, keep string) {
 	sameTree(t, keep, dom)
 	assertNoTemp(t, filepath.Dir(dom))
 }
+
+// dirFd opens the directory path for the test; it is closed when the
+// test ends.
+func dirFd(t *testing.T, path string) int {
+	t.Helper()
+	fd, err := unix.Open(path, unix.O_DIRECTORY|unix.O_RDONLY, 0)
+	must(t, err)
+	t.Cleanup(func() { unix.Close(fd) })
+	return fd
+}

@@ -164,9 +164,7 @@ func TestRemoveTreeStaysInside(t *testing.T) {
 	must(t, os.MkdirAll(filepath.Join(tree, "a", "b"), 0o755))
 	must(t, os.Symlink(outside, filepath.Join(tree, "a", "link-to-outside")))
 	must(t, os.Symlink("../../../outside", filepath.Join(tree, "a", "b", "rel-link")))
-	fd, err := unix.Open(dir, unix.O_DIRECTORY|unix.O_RDONLY, 0)
-	must(t, err)
-	defer unix.Close(fd)
+	fd := dirFd(t, dir)
 	must(t, removeTree(context.Background(), fd, "tree", tree, 2, nil))
 	if _, err := os.Stat(filepath.Join(outside, "keep.msg")); err != nil {
 		t.Fatalf("removal followed a link: %v", err)
@@ -182,7 +180,7 @@ func TestRemoveTreeStaysInside(t *testing.T) {
 		t.Fatalf("mount --bind: %v %s", err, out)
 	}
 	defer execOut("umount", filepath.Join(tree, "mnt"))
-	err = removeTree(context.Background(), fd, "tree", tree, 1, nil)
+	err := removeTree(context.Background(), fd, "tree", tree, 1, nil)
 	if err == nil || !strings.Contains(err.Error(), mountedHere) {
 		t.Fatalf("got %v, want a refusal to delete into a mount", err)
 	}

@@ -166,9 +166,7 @@ func TestVerifyComparesContents(t *testing.T) {
 
 	verify := func(checksums bool) VerifyStats {
 		t.Helper()
-		fd, err := unix.Open(root, unix.O_DIRECTORY|unix.O_RDONLY, 0)
-		must(t, err)
-		defer unix.Close(fd)
+		fd := dirFd(t, root)
 		vs, err := verifyTree(context.Background(), fd, "src", fd, "dst", verifyOpts{checksums: checksums, jobs: 2, srcRoot: src, dstRoot: dst})
 		must(t, err)
 		return vs
