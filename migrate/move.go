@@ -199,7 +199,7 @@ func PlanMove(ctx context.Context, opts MoveOptions) (*MovePlan, error) {
 			dest := filepath.Join(vol, r.Rel)
 			if _, err := os.Lstat(dest); err == nil {
 				return nil, refusedf("check target", dest,
-					"look at it before removing anything (an old copy, or another store's domain moved there?), or choose another directory",
+					lookFirst+", or choose another directory",
 					"already exists; the target is on the same filesystem as the source, where a plain rename would do, but not onto this")
 			}
 			link := dest
@@ -222,7 +222,7 @@ func PlanMove(ctx context.Context, opts MoveOptions) (*MovePlan, error) {
 		Relative: opts.Relative, Target: ti, uid: int(sst.Uid), gid: int(sst.Gid)}
 	var dst unix.Stat_t
 	if err := unix.Lstat(p.Dest, &dst); err == nil {
-		return nil, refusedf("check target", p.Dest, "look at it before removing anything (an old copy, or another store's domain moved there?), or choose another volume directory", "already exists")
+		return nil, refusedf("check target", p.Dest, lookFirst+", or choose another volume directory", "already exists")
 	} else if !errors.Is(err, unix.ENOENT) {
 		return nil, errs.New(errs.Failed, "stat", p.Dest, err, "")
 	}
@@ -1035,6 +1035,9 @@ func (r *relocation) undo() error {
 	}
 	return nil
 }
+
+// lookFirst begins the hint for a target path that is taken.
+const lookFirst = "look at it before removing anything (an old copy, or another store's domain moved there?)"
 
 // StepRemoving is journaled before the old tree's deletion begins.
 const StepRemoving = "removing"
