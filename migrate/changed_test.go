@@ -210,7 +210,7 @@ func TestOwnUnlinkJudgedByCopy(t *testing.T) {
 	}{{"same.msg", false}, {"rewritten.msg", true}} {
 		st := lstat(t, filepath.Join(src, c.name))
 		r.unlinked[st.Ino] = true
-		if got := r.fileChanged(dfd, c.name, c.name, &st); got != c.changed {
+		if got := r.fileChanged(dfd, c.name, c.name, &st, false); got != c.changed {
 			t.Errorf("%s: changed %v, want %v", c.name, got, c.changed)
 		}
 	}

@@ -51,15 +51,15 @@ type Changed struct {
 // source after its copy began, and so may be missing from the copy, is
 // kept.
 //
-// Within one run, a file whose other name it deleted is judged by its
-// modification time (the unlink changed its change time). A directory
-// that changed may have been renamed in whole, its entries keeping their
-// older times: below it, an entry goes only if the copy at k.copyFd holds
-// it alike (sameInCopy). With k.again, an earlier run may have deleted
-// part of the tree: its deletions changed the directories, so every one
-// is judged so, and they changed the change time of the files whose
-// other names it deleted: such a file goes only if the copy holds it at
-// the same path with the same attributes and contents.
+// A directory that changed may have been renamed in whole, its entries
+// keeping their older times: below it, an entry goes only if the copy at
+// k.copyFd holds it alike (sameInCopy). A file whose other name this run
+// deleted has a later change time for that alone: it goes only if the
+// copy holds it at the same path with the same attributes and contents
+// (inCopy). With k.again, an earlier run may have deleted part of the
+// tree: its deletions changed the directories, so every one is judged
+// as changed, and the files whose other names it deleted are judged by
+// the copy as above.
 func removeUnchanged(ctx context.Context, parentFd int, name, path string, jobs int, counters *Counters, k keepChanged) (*Changed, error) {
 	if jobs < 1 {
 		jobs = 1
@@ -115,13 +115,14 @@ type remover struct {
 }
 
 // fileChanged says whether the non-directory st, the entry name in the
-// directory fd and rel in the tree, changed after r.since.
-func (r *remover) fileChanged(fd int, name, rel string, st *unix.Stat_t) bool {
+// directory fd and rel in the tree, may have changed after r.since, and
+// so is kept; suspect: a directory above it changed (see dir).
+func (r *remover) fileChanged(fd int, name, rel string, st *unix.Stat_t, suspect bool) bool {
 	if r.after(st.Mtim) {
 		return true
 	}
 	if !r.after(st.Ctim) {
-		return false
+		return suspect && !r.sameInCopy(fd, name, rel, st)
 	}
 	// A later change time alone: a new name (a message renamed or linked
 	// in), new attributes, or the unlink of another name of the same
@@ -336,7 +337,7 @@ func (r *remover) dir(parentFd int, name, rel string, suspect bool, kept *atomic
 				spread(r.sem, &wg, func() { r.dir(fd, n, child, suspect, &here) })
 				continue
 			}
-			if r.fileChanged(fd, n, child, &est) || (suspect && !r.sameInCopy(fd, n, child, &est)) {
+			if r.fileChanged(fd, n, child, &est, suspect) {
 				r.keep(child)
 				here.Store(true)
 				continue
